@@ -1,0 +1,203 @@
+"""The block device: 512-byte sectors moved by DMA between RAM and a disk image (file or memory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._jit import kernel
+from ..core.layout import (
+    DEV_DSK_ADDR,
+    DEV_DSK_CTRL,
+    DEV_DSK_SECTOR,
+    DEV_DSK_STATUS,
+    P2M_SHIFT,
+    P2M_V,
+    P2M_W,
+    ST_EXIT,
+)
+from .memmap import (
+    DISK_BAD_ADDR,
+    DISK_BAD_CMD,
+    DISK_BAD_SECTOR,
+    DISK_CMD_READ,
+    DISK_CMD_WRITE,
+    DISK_IRQ_PENDING,
+    DISK_NONE,
+    DISK_OK,
+    DISK_SECTOR_CYCLES,
+    DSK_ADDR,
+    DSK_CMD,
+    DSK_COUNT,
+    DSK_CTRL,
+    DSK_SECTOR,
+    DSK_STATUS,
+    SECTOR_SIZE,
+)
+
+NEEDS_HOST = -3  # disk_write result: the DMA page needs the hypervisor (second-stage fault)
+
+
+@kernel
+def disk_read(st: np.ndarray, off: int, disk: np.ndarray) -> int:
+    """Read disk register ``off``; -1 means no such register."""
+    if off == DSK_SECTOR:
+        return st[DEV_DSK_SECTOR]
+    if off == DSK_ADDR:
+        return st[DEV_DSK_ADDR]
+    if off == DSK_STATUS:
+        return st[DEV_DSK_STATUS]
+    if off == DSK_COUNT:
+        return disk.shape[0] // SECTOR_SIZE
+    if off == DSK_CTRL:
+        return st[DEV_DSK_CTRL]
+    if off == DSK_CMD:
+        return 0
+    return -1
+
+
+@kernel
+def disk_write(
+    st: np.ndarray,
+    off: int,
+    value: int,
+    mem: np.ndarray,
+    dcache: np.ndarray,
+    dirty: np.ndarray,
+    p2m: np.ndarray,
+    disk: np.ndarray,
+    guest: bool,
+    ramsize: int,
+) -> int:
+    """Write disk register ``off``: extra cycles spent (>= 0), -1 fault, NEEDS_HOST for the VMM."""
+    if off == DSK_SECTOR:
+        st[DEV_DSK_SECTOR] = value
+        return 0
+    if off == DSK_ADDR:
+        st[DEV_DSK_ADDR] = value
+        return 0
+    if off == DSK_CTRL:
+        st[DEV_DSK_CTRL] = value & 1
+        return 0
+    if off == DSK_STATUS:
+        st[DEV_DSK_STATUS] = st[DEV_DSK_STATUS] & ~DISK_IRQ_PENDING
+        return 0
+    if off == DSK_COUNT:
+        return 0
+    if off != DSK_CMD:
+        return -1
+    irq = DISK_IRQ_PENDING if st[DEV_DSK_CTRL] & 1 else 0
+    nsect = disk.shape[0] // SECTOR_SIZE
+    sector = st[DEV_DSK_SECTOR]
+    gpa = st[DEV_DSK_ADDR]
+    if value != DISK_CMD_READ and value != DISK_CMD_WRITE:
+        st[DEV_DSK_STATUS] = DISK_BAD_CMD | irq
+        return 0
+    if nsect == 0:
+        st[DEV_DSK_STATUS] = DISK_NONE | irq
+        return 0
+    if sector < 0 or sector >= nsect:
+        st[DEV_DSK_STATUS] = DISK_BAD_SECTOR | irq
+        return 0
+    if gpa % SECTOR_SIZE != 0 or gpa < 0 or gpa + SECTOR_SIZE > ramsize:
+        st[DEV_DSK_STATUS] = DISK_BAD_ADDR | irq
+        return 0
+    pa = gpa
+    if guest:
+        entry = p2m[gpa >> 12]
+        need = P2M_V | (P2M_W if value == DISK_CMD_READ else 0)
+        if entry & need != need:
+            st[ST_EXIT + 2] = gpa
+            st[ST_EXIT + 3] = 2 if value == DISK_CMD_READ else 1
+            return NEEDS_HOST
+        pa = ((entry >> P2M_SHIFT) << 12) | (gpa & 0xFFF)
+    base = sector * SECTOR_SIZE
+    w0 = pa >> 2
+    if value == DISK_CMD_READ:
+        for i in range(SECTOR_SIZE // 4):
+            j = base + 4 * i
+            mem[w0 + i] = (
+                int(disk[j])
+                | (int(disk[j + 1]) << 8)
+                | (int(disk[j + 2]) << 16)
+                | (int(disk[j + 3]) << 24)
+            )
+            dcache[w0 + i] = 0
+        dirty[pa >> 12] = 1
+    else:
+        for i in range(SECTOR_SIZE // 4):
+            j = base + 4 * i
+            w = int(mem[w0 + i])
+            disk[j] = w & 0xFF
+            disk[j + 1] = (w >> 8) & 0xFF
+            disk[j + 2] = (w >> 16) & 0xFF
+            disk[j + 3] = (w >> 24) & 0xFF
+    st[DEV_DSK_STATUS] = DISK_OK | irq
+    return DISK_SECTOR_CYCLES
+
+
+class Disk:
+    """A disk image: ``Disk.memory(size)``, ``Disk.from_bytes(data)`` or ``Disk.file(path)``."""
+
+    def __init__(self, data: np.ndarray, path: Path | None = None) -> None:
+        if data.dtype != np.uint8 or data.ndim != 1:
+            raise TypeError("a disk is a one-dimensional uint8 array")
+        if len(data) % SECTOR_SIZE:
+            raise ValueError(
+                f"disk size {len(data)} is not a multiple of the {SECTOR_SIZE}-byte sector"
+            )
+        self.data = data
+        self.path = path
+
+    @classmethod
+    def memory(cls, size: int) -> Disk:
+        """An empty in-memory disk of ``size`` bytes (a multiple of 512)."""
+        return cls(np.zeros(int(size), dtype=np.uint8))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Disk:
+        """An in-memory disk holding ``data`` (padded with zeros to whole sectors)."""
+        size = -(-len(data) // SECTOR_SIZE) * SECTOR_SIZE
+        arr = np.zeros(size, dtype=np.uint8)
+        arr[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        return cls(arr)
+
+    @classmethod
+    def file(cls, path: str | os.PathLike, size: int | None = None) -> Disk:
+        """A disk backed by an image file; ``size`` creates (or grows) the file to that many bytes."""
+        p = Path(path)
+        if size is not None:
+            if size <= 0 or size % SECTOR_SIZE:
+                raise ValueError(f"disk size {size} must be a positive multiple of {SECTOR_SIZE}")
+            if not p.exists() or p.stat().st_size < size:
+                with open(p, "ab") as f:
+                    f.truncate(size)
+        if not p.exists():
+            raise FileNotFoundError(f"disk image {p} does not exist (pass size= to create it)")
+        length = p.stat().st_size
+        if length == 0 or length % SECTOR_SIZE:
+            raise ValueError(
+                f"disk image {p}: size {length} is not a positive multiple of {SECTOR_SIZE}"
+            )
+        return cls(np.memmap(p, dtype=np.uint8, mode="r+"), path=p)
+
+    @property
+    def sectors(self) -> int:
+        """Number of 512-byte sectors."""
+        return len(self.data) // SECTOR_SIZE
+
+    def read_sector(self, n: int) -> bytes:
+        """The bytes of sector ``n``."""
+        if not 0 <= n < self.sectors:
+            raise IndexError(f"sector {n} out of range 0..{self.sectors - 1}")
+        return self.data[n * SECTOR_SIZE : (n + 1) * SECTOR_SIZE].tobytes()
+
+    def flush(self) -> None:
+        """Write a file-backed disk's changes to its file."""
+        if isinstance(self.data, np.memmap):
+            self.data.flush()
+
+
+NO_DISK = np.zeros(0, dtype=np.uint8)
