@@ -61,6 +61,7 @@ from ..isa.arch import (
     ST_PMODE,
     ST_WRITABLE,
     TRAP_CYCLES,
+    WALK_CYCLES,
 )
 from ..isa.table import OPCODE
 from .decode import (
@@ -112,6 +113,7 @@ from .layout import (
     STAT_INTERRUPTS,
     STAT_IRQS,
     STAT_MMIO,
+    STAT_TLB_MISSES,
     STAT_TRAPS,
     TLB_D,
     TLB_IO,
@@ -489,6 +491,7 @@ def run(
                         pa = (data & ~0xFFF) | (pc & 0xFFF)
                     else:
                         pa = walk(st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest)
+                        cyc += WALK_CYCLES
                     if pa >= 0 and pa & IO_FLAG == 0:
                         fetch_vpn = vpn
                         fetch_base = pa & ~0xFFF
@@ -556,6 +559,7 @@ def run(
                             w = (w - ((w & 0x8000) << 1)) & M32
                     regs[rd] = w
                 else:
+                    misses = st[STAT_TLB_MISSES]
                     w = mem_slow(
                         st,
                         mem,
@@ -575,6 +579,7 @@ def run(
                         xlate,
                         cyc,
                     )
+                    cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
                     if w >= 0:
                         regs[rd] = w
                     elif w == MMIO_EXIT:
@@ -625,6 +630,7 @@ def run(
                     dcache[widx] = 0
                     dirty[dpa >> 12] = 1
                 else:
+                    misses = st[STAT_TLB_MISSES]
                     w = mem_slow(
                         st,
                         mem,
@@ -644,6 +650,7 @@ def run(
                         xlate,
                         cyc,
                     )
+                    cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
                     if w >= 0:
                         cyc += w
                         ev = cyc  # a device may have raised or cleared an interrupt
@@ -738,7 +745,7 @@ def run(
                 a = regs[rs1]
                 regs[rd] = ((a - ((a & SIGN) << 1)) >> imm) & M32
             elif op == OP_LUI:
-                regs[rd] = imm
+                regs[rd] = imm & M32
             elif op == OP_MUL or op == OP_MULH or op == OP_MULHU:
                 a = regs[rs1]
                 c = regs[rs2]

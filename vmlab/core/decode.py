@@ -137,8 +137,8 @@ def decode(word: int, pa: int, st: np.ndarray) -> int:
                 return OP_ILLEGAL
         elif kind == 5:  # branch offset in words -> bytes
             imm = (imm - ((imm & 0x8000) << 1)) * 4
-        elif kind == 2 and fmt == 5:  # lui: upper half
-            imm = imm << 16
+        elif kind == 2 and fmt == 5:  # lui: upper half, kept as a signed 32-bit value
+            imm = (imm << 16) - ((imm & 0x8000) << 17)
     if rd == 0:
         rd = SCRATCH_REG
     if LOAD_KIND[op] >= 0:  # every load runs as OP_LW with its kind in the rs2 slot
