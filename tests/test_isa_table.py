@@ -1,0 +1,76 @@
+"""The instruction table is consistent and every row encodes and decodes back to itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmlab.isa import BY_NAME, CLASS_CYCLES, FORMATS, INSTRUCTIONS, OPCODE, decode, encode
+from vmlab.isa.arch import CSR_NAMES
+from vmlab.isa.encoding import imm_range, operands, reg_fields
+
+ROWS = [pytest.param(row, id=row.name) for row in INSTRUCTIONS]
+OPERAND_KINDS = {"rd", "rs1", "rs2", "imm", "csr", "imm(rs1)"}
+IMM_KINDS = {"", "simm", "uimm", "shamt", "csr", "off"}
+
+
+def sample_fields(row, variant: int) -> dict[str, int]:
+    """Distinct non-zero register numbers and an extreme immediate for a row."""
+    regs = {f: (3 * i + 5 + variant) % 16 for i, f in enumerate(reg_fields(row))}
+    lo, hi = imm_range(row)
+    if row.imm == "csr":
+        imm = sorted(CSR_NAMES)[variant % len(CSR_NAMES)]
+    elif row.imm:
+        imm = (lo, hi, -1 if lo < 0 else 1)[variant % 3]
+    else:
+        imm = 0
+    return {**regs, "imm": imm}
+
+
+def test_opcodes_are_unique():
+    assert len({row.opcode for row in INSTRUCTIONS}) == len(INSTRUCTIONS)
+
+
+def test_mnemonics_are_unique_and_lowercase():
+    names = [row.name for row in INSTRUCTIONS]
+    assert len(set(names)) == len(names)
+    assert all(name == name.lower() for name in names)
+
+
+def test_opcode_map_matches_rows():
+    assert OPCODE == {row.name: row.opcode for row in INSTRUCTIONS}
+    assert all(BY_NAME[row.name] is row for row in INSTRUCTIONS)
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_row_uses_known_format_class_and_imm_kind(row):
+    assert row.fmt in FORMATS
+    assert row.cls in CLASS_CYCLES
+    assert row.imm in IMM_KINDS
+    assert row.cycles == CLASS_CYCLES[row.cls]
+    assert row.meaning
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_row_syntax_parses_into_fields_of_its_format(row):
+    ops = operands(row)
+    assert set(ops) <= OPERAND_KINDS
+    fields = set(FORMATS[row.fmt][0])
+    for op in ops:
+        named = {"imm(rs1)": {"imm", "rs1"}, "csr": {"imm"}}.get(op, {op})
+        assert named <= fields, f"{row.name}: {op} is not a field of format {row.fmt}"
+    has_imm = any(op in ("imm", "csr", "imm(rs1)") for op in ops)
+    assert has_imm == bool(row.imm), f"{row.name}: immediate kind and syntax disagree"
+
+
+@pytest.mark.parametrize("row", ROWS)
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_row_encodes_and_decodes_back(row, variant):
+    fields = sample_fields(row, variant)
+    word = encode(row.name, **fields)
+    assert word & 0xFF == row.opcode
+    d = decode(word)
+    assert d is not None
+    assert d.instr is row
+    for name, value in fields.items():
+        assert getattr(d, name) == value
+    assert encode(row.name, **{f: getattr(d, f) for f in fields}) == word

@@ -1,0 +1,285 @@
+"""A loadable VL32 program image (segments, entry point, symbols, source map) and its file format.
+
+File format (``.img``), all integers little-endian, version 1::
+
+    offset  size  field
+    0       8     magic  b"VL32IMG\\0"
+    8       2     version (u16) = 1
+    10      2     flags (u16) = 0
+    12      4     total file length in bytes, checksum included (u32)
+    16      4     entry point (u32)
+    20      4     number of segments S (u32)
+    24      4     number of symbols Y (u32)
+    28      4     number of source files F (u32)
+    32      4     number of source-map entries M (u32)
+    36            S segments:      addr (u32), length (u32), then `length` bytes of data
+                  Y symbols:       value (i64), name length (u16), UTF-8 name
+                  F source files:  name length (u16), UTF-8 name
+                  M map entries:   addr (u32), file index (u32), line (u32)
+    end-4   4     CRC-32 (zlib.crc32) of every byte before it (u32)
+
+Segments are stored sorted by address and never overlap. Files are written atomically (a temporary
+file in the same directory, then ``os.replace``). Any malformed file raises :class:`ImageFormatError`
+naming the file and the problem.
+
+>>> img = Image([Segment(0x1000, b"\\x5a\\x00\\x00\\x00")], entry=0x1000)
+>>> Image.from_bytes(img.to_bytes()) == img
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "Image", "ImageFormatError", "Segment"]
+
+MAGIC = b"VL32IMG\0"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sHHIIIIII")
+_SEGMENT = struct.Struct("<II")
+_SYMBOL = struct.Struct("<qH")
+_NAME = struct.Struct("<H")
+_MAPENTRY = struct.Struct("<III")
+_CRC = struct.Struct("<I")
+_ADDR_LIMIT = 1 << 32
+
+
+class ImageFormatError(ValueError):
+    """An image file or byte string is not a valid VL32 image."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of bytes loaded at a physical address."""
+
+    addr: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        """Check that the segment lies inside the 32-bit address space."""
+        object.__setattr__(self, "data", bytes(self.data))
+        if not 0 <= self.addr < _ADDR_LIMIT or self.addr + len(self.data) > _ADDR_LIMIT:
+            raise ValueError(
+                f"segment 0x{self.addr:x}+{len(self.data)} is outside the 32-bit address space"
+            )
+
+    @property
+    def end(self) -> int:
+        """One past the last address of the segment."""
+        return self.addr + len(self.data)
+
+
+def _check_segments(segments: Iterable[Segment]) -> tuple[Segment, ...]:
+    """Sort segments by address; raise ValueError if two of them overlap."""
+    ordered = tuple(sorted(segments, key=lambda s: s.addr))
+    for a, b in itertools.pairwise(ordered):
+        if b.addr < a.end:
+            raise ValueError(
+                f"segments overlap: 0x{a.addr:08x}..0x{a.end:08x} and 0x{b.addr:08x}..0x{b.end:08x}"
+            )
+    return ordered
+
+
+@dataclass
+class Image:
+    """A program ready to load: segments, entry point, symbol table and source map."""
+
+    segments: tuple[Segment, ...]
+    entry: int = 0
+    symbols: dict[str, int] = field(default_factory=dict)
+    source_map: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Normalise the segments (sorted tuple) and validate the entry point."""
+        self.segments = _check_segments(self.segments)
+        if not 0 <= self.entry < _ADDR_LIMIT:
+            raise ValueError(f"entry point {self.entry:#x} is outside the 32-bit address space")
+        self.symbols = dict(self.symbols)
+        self.source_map = dict(self.source_map)
+
+    # --- queries -------------------------------------------------------------------------
+    def word_at(self, addr: int) -> int:
+        """The little-endian 32-bit word stored at ``addr``; ValueError if not fully inside a segment."""
+        for seg in self.segments:
+            if seg.addr <= addr and addr + 4 <= seg.end:
+                off = addr - seg.addr
+                return int.from_bytes(seg.data[off : off + 4], "little")
+        raise ValueError(f"no segment holds the 4 bytes at 0x{addr:08x}")
+
+    def symbol(self, name: str) -> int:
+        """The value of symbol ``name``; KeyError listing close matches if there is none."""
+        try:
+            return self.symbols[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.symbols), n=5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise KeyError(f"no symbol {name!r} in the image{hint}") from None
+
+    @property
+    def size(self) -> int:
+        """Total number of bytes in all segments."""
+        return sum(len(s.data) for s in self.segments)
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Serialise the image in the documented ``.img`` format."""
+        files = sorted({f for f, _ in self.source_map.values()})
+        index = {f: i for i, f in enumerate(files)}
+        body = bytearray()
+        for seg in self.segments:
+            body += _SEGMENT.pack(seg.addr, len(seg.data)) + seg.data
+        for name, value in self.symbols.items():
+            if not -(1 << 63) <= value < 1 << 63:
+                raise ValueError(f"symbol {name!r} = {value} does not fit in 64 bits")
+            raw = name.encode()
+            body += _SYMBOL.pack(value, len(raw)) + raw
+        for f in files:
+            raw = f.encode()
+            body += _NAME.pack(len(raw)) + raw
+        for addr, (f, line) in sorted(self.source_map.items()):
+            body += _MAPENTRY.pack(addr, index[f], line)
+        total = _HEADER.size + len(body) + _CRC.size
+        header = _HEADER.pack(
+            MAGIC,
+            FORMAT_VERSION,
+            0,
+            total,
+            self.entry,
+            len(self.segments),
+            len(self.symbols),
+            len(files),
+            len(self.source_map),
+        )
+        data = header + bytes(body)
+        return data + _CRC.pack(zlib.crc32(data))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Image:
+        """Parse an image; ImageFormatError (naming ``source``) if the bytes are not a valid image."""
+        return _parse(bytes(data), source)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the image to ``path`` atomically (temporary file + os.replace)."""
+        path = Path(path)
+        data = self.to_bytes()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Image:
+        """Read an image file; ImageFormatError naming the file if it is not a valid image."""
+        return _parse(Path(path).read_bytes(), str(path))
+
+
+class _Reader:
+    """Sequential reader over a byte string that reports truncation as ImageFormatError."""
+
+    def __init__(self, data: bytes, pos: int, end: int, source: str) -> None:
+        self.data, self.pos, self.end, self.source = data, pos, end, source
+
+    def take(self, n: int, what: str) -> bytes:
+        """The next ``n`` bytes; ImageFormatError if fewer remain."""
+        if self.pos + n > self.end:
+            raise ImageFormatError(f"{self.source}: corrupt image: {what} runs past the end")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: struct.Struct, what: str) -> tuple[int, ...]:
+        """Unpack the next record of ``fmt``."""
+        return fmt.unpack(self.take(fmt.size, what))
+
+    def name(self, what: str) -> str:
+        """A u16-length-prefixed UTF-8 string."""
+        (length,) = self.unpack(_NAME, what)
+        raw = self.take(length, what)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise ImageFormatError(f"{self.source}: corrupt image: {what} is not UTF-8") from None
+
+
+def _parse(data: bytes, source: str) -> Image:
+    """Parse and validate the bytes of an image file."""
+    if len(data) < _HEADER.size + _CRC.size:
+        if not data.startswith(MAGIC[: len(data)]) or not data:
+            raise ImageFormatError(f"{source}: not a VL32 image (bad magic number)")
+        raise ImageFormatError(
+            f"{source}: truncated image: {len(data)} bytes, "
+            f"shorter than the {_HEADER.size + _CRC.size}-byte minimum"
+        )
+    magic, version, flags, total, entry, nseg, nsym, nfile, nmap = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise ImageFormatError(f"{source}: not a VL32 image (bad magic number {magic!r})")
+    if version > FORMAT_VERSION:
+        raise ImageFormatError(
+            f"{source}: image format version {version} is newer than this vmlab supports "
+            f"(version {FORMAT_VERSION}); upgrade vmlab"
+        )
+    if version != FORMAT_VERSION:
+        raise ImageFormatError(f"{source}: unsupported image format version {version}")
+    if len(data) < total:
+        raise ImageFormatError(f"{source}: truncated image: {len(data)} of {total} bytes present")
+    if len(data) > total:
+        raise ImageFormatError(
+            f"{source}: corrupt image: {len(data) - total} unexpected bytes after the end"
+        )
+    (crc,) = _CRC.unpack_from(data, total - _CRC.size)
+    if zlib.crc32(data[: total - _CRC.size]) != crc:
+        raise ImageFormatError(f"{source}: bad checksum: the image is corrupt")
+    if flags != 0:
+        raise ImageFormatError(f"{source}: corrupt image: unknown flags 0x{flags:04x}")
+    r = _Reader(data, _HEADER.size, total - _CRC.size, source)
+    segments = []
+    for i in range(nseg):
+        addr, length = r.unpack(_SEGMENT, f"segment {i} header")
+        if addr + length > _ADDR_LIMIT:
+            raise ImageFormatError(
+                f"{source}: corrupt image: segment {i} (0x{addr:08x}+{length}) "
+                "runs past the 32-bit address space"
+            )
+        segments.append(Segment(addr, r.take(length, f"segment {i} data")))
+    symbols: dict[str, int] = {}
+    for i in range(nsym):
+        value, length = r.unpack(_SYMBOL, f"symbol {i}")
+        raw = r.take(length, f"symbol {i} name")
+        try:
+            symbols[raw.decode()] = value
+        except UnicodeDecodeError:
+            raise ImageFormatError(
+                f"{source}: corrupt image: symbol {i} name is not UTF-8"
+            ) from None
+    files = [r.name(f"source file name {i}") for i in range(nfile)]
+    source_map: dict[int, tuple[str, int]] = {}
+    for i in range(nmap):
+        addr, findex, line = r.unpack(_MAPENTRY, f"source map entry {i}")
+        if findex >= len(files):
+            raise ImageFormatError(
+                f"{source}: corrupt image: source map entry {i} names file {findex} "
+                f"but there are {len(files)}"
+            )
+        source_map[addr] = (files[findex], line)
+    if r.pos != r.end:
+        raise ImageFormatError(
+            f"{source}: corrupt image: {r.end - r.pos} unexplained bytes before the checksum"
+        )
+    try:
+        return Image(segments, entry, symbols, source_map)
+    except ValueError as exc:
+        raise ImageFormatError(f"{source}: corrupt image: {exc}") from None
