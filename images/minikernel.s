@@ -2,7 +2,8 @@
 #
 # This is the "kernel-heavy" workload of vmlab: lots of traps, system calls, timer interrupts,
 # page-table switches and privileged instructions. It is also meant to be read: every part of a
-# real kernel that a virtualization course talks about is here, in about a thousand lines.
+# real kernel that a virtualization course talks about is here, small enough to read in an
+# afternoon (start with this file, then boot.s, trap.s, sched.s, hal.s).
 #
 # What happens, in order (boot.s):
 #
@@ -24,9 +25,9 @@
 #   6. When the last process has ended, print a summary, compare every outcome with the program
 #      table's expectation and power the machine off (exit code 0 = everything went as expected).
 #
-# Physical memory (identity-mapped for the kernel; the machine needs at least 1 MiB of RAM):
+# Physical memory (identity-mapped for the kernel; 256 KiB of RAM are enough at the default sizes):
 #
-#   0x00001000  kernel code, kernel read-only data, then the user image (page aligned)
+#   0x00008000  kernel code, kernel read-only data, then the user image (page aligned)
 #   next page   kernel data (.data): variables, process table, kernel stack
 #   next page   free frames, handed out by frame_alloc: page tables, user pages (never freed)
 #
@@ -73,6 +74,14 @@
         .default PING_EVERY, 1000       # pinger: print every PING_EVERY round trips
 
         .include "minikernel/defs.s"    # kernel constants: syscall numbers, PCB layout, ...
+
+# The kernel is assembled at KERNEL_BASE = 0x8000 rather than the default 0x1000. The TLB is
+# direct mapped: virtual page v can only be cached in slot v mod 64. The user pages are at
+# 0x00400000 and up (slots 0, 1, ...) and 0x007FF000 (slot 63); a kernel at 0x1000 would sit in
+# slots 1, 2, ... too, and every byte that write() copies from a user buffer would evict the
+# kernel's own code from the TLB and back (3 misses per byte). At 0x8000 they do not collide.
+        .text
+        .org    KERNEL_BASE
 
 .if PV
         .include "minikernel/hal_pv.s"  # paravirtual HAL: hypercalls instead of privileged code

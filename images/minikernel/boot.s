@@ -3,9 +3,12 @@
 
         .text
 
-# The CPU starts here in kernel mode, paging off, interrupts off (docs/machine.md).
+# The CPU starts here in kernel mode, paging off, interrupts off (docs/machine.md). The loader
+# put the top of RAM in sp: that is how the kernel learns how much memory there is.
 _start:
-        la      sp, kstack_top          # our own stack, whatever the loader put in sp
+        la      t0, ram_top
+        sw      sp, 0(t0)               # remember the RAM size for the frame allocator
+        la      sp, kstack_top          # and use our own stack
         j       kmain
 
 # kmain(): boot the system. Never returns: it ends by running the first process.

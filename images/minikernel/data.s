@@ -19,6 +19,8 @@ run_instret:    .word   0               # instret when the current process was l
 next_tick:      .word   0, 0            # cycle of the next timer tick (64 bits: low, high)
 kernel_l1:      .word   0               # the kernel's own level-1 page table
 free_frame:     .word   0               # the next frame frame_alloc hands out
+frame_limit:    .word   0               # ... and where the frames end
+ram_top:        .word   0               # end of RAM (the loader's sp at _start)
 panicking:      .word   0               # 1 once a panic has started
 
         .align  128

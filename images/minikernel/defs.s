@@ -3,6 +3,8 @@
 # The machine's own constants (status bits, causes, PTE bits, device addresses) come from
 # lib/vl32.s; the ones here are the kernel's choices.
 
+.equ KERNEL_BASE,   0x00008000      # where the kernel is assembled (see minikernel.s: the TLB)
+
 # --- the user address space (the same in every process) -----------------------------------------
 .equ UBASE,         0x00400000      # user image (code, then data) starts here: level-1 index 1
 .equ UEND,          0x00800000      # end of the user region: user pointers must lie below

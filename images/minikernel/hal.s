@@ -9,6 +9,25 @@
 # a0..a3 and t0..t3) except the two ends of a trap, hal_trap_entry and hal_return_to_user, which
 # run between user mode and the kernel and are described where they are.
 #
+# The interface (what a replacement HAL, e.g. minikernel/hal_pv.s, must provide):
+#
+#   hal_trap_entry              the trap vector; jumps to trap_from_user(pcb, cause, tval) or to
+#                               kernel_fault(cause, pc, tval)
+#   hal_return_to_user(pcb)     restore the user registers from the PCB and return to user mode
+#   hal_init(vector)            set the trap vector
+#   hal_paging_on(l1)           load the first page table and turn paging on
+#   hal_set_ptbr(l1)            switch address space (flushes the TLB)
+#   hal_tlbflush()              forget cached translations
+#   hal_read_cycle() -> a0:a1   the 64-bit cycle counter
+#   hal_read_instret() -> a0    retired instructions (low word)
+#   hal_timer_set(lo, hi)       the timer interrupt pends from cycle hi:lo on
+#   hal_timer_irq_on()          enable the timer interrupt
+#   hal_timer_pending() -> a0   1 if the timer interrupt is pending
+#   hal_wait()                  wait for an interrupt (idle)
+#   hal_putc(byte)              console output
+#   hal_poweroff(code)          power off with an exit code
+#   hal_halt(code)              stop the CPU (last resort)
+#
 # Why this matters for virtualization: under trap-and-emulate, each privileged instruction here
 # costs an exit to the hypervisor. Counting where they are is counting the overhead.
 
@@ -122,7 +141,8 @@ hal_set_ptbr:
         csrw    ptbr, a0
         ret
 
-# hal_tlbflush(): forget every cached translation (needed after changing a live page table).
+# hal_tlbflush(): forget every cached translation (needed after changing a live page table; this
+# kernel only edits page tables before they are loaded, so it does not call it today).
 hal_tlbflush:
         tlbflush
         ret

@@ -1,13 +1,14 @@
 # minikernel/report.s -- the end of the run: the summary table, the outcome check and power-off.
 #
-#   [kernel] all processes have ended after 5405 ticks
+#   [kernel] all processes have ended after 5406 ticks
 #   [kernel]  pid name      ticks syscalls instructions  result
-#   [kernel]    1 primes     3522       11      3142081  exit 0
-#   [kernel]    3 faulty        3       12         5814  killed (store page fault)
+#   [kernel]    1 primes     3588       11      3146107  exit 0
+#   [kernel]    2 collatz    1151       27      3500712  exit 0
+#   [kernel]    3 faulty        4       12         5875  killed (store page fault)
 #   ...
-#   [kernel] context switches: 7173
+#   [kernel] context switches: 7194
 #   [kernel] system calls: 6087
-#   [kernel] timer interrupts: 5405 (4667 in user mode, 738 while idle)
+#   [kernel] timer interrupts: 5406 (4751 in user mode, 655 while idle)
 #   [kernel] all 7 processes ended as expected
 #   [kernel] power off
 #

@@ -13,15 +13,16 @@
         .equ    DEV_L1_OFFSET, (CONSOLE_BASE >> 22) * 4     # byte offset of the devices' L1 entry
 
 # frame_alloc() -> a0 = physical address of a fresh, zeroed 4 KiB frame.
-# A bump allocator: frames are handed out in order from the end of the kernel up to MEM_TOP and
-# never given back (processes only exist for one run of the machine).
+# A bump allocator: frames are handed out in order from the end of the kernel up to frame_limit
+# (the end of RAM, at most MEM_TOP) and never given back (processes only exist for one run).
 frame_alloc:
         la      t0, free_frame
         lw      a0, 0(t0)
-        li      t1, MEM_TOP
-        bgeu    a0, t1, frame_alloc.oom
-        addi    t1, a0, PAGE_SIZE
-        sw      t1, 0(t0)               # free_frame += 4096
+        la      t1, frame_limit
+        lw      t1, 0(t1)
+        addi    t2, a0, PAGE_SIZE       # t2 = end of the frame
+        bltu    t1, t2, frame_alloc.oom # it would end beyond the limit
+        sw      t2, 0(t0)               # free_frame += 4096
         mv      t0, a0                  # zero it, 8 words per round
 frame_alloc.zero:
         sw      zero, 0(t0)
@@ -33,7 +34,7 @@ frame_alloc.zero:
         sw      zero, 24(t0)
         sw      zero, 28(t0)
         addi    t0, t0, 32
-        bltu    t0, t1, frame_alloc.zero
+        bltu    t0, t2, frame_alloc.zero
         ret
 frame_alloc.oom:
         la      a0, s_oom               # "out of physical memory"
@@ -54,6 +55,16 @@ vm_init:
         slli    t0, t0, 12
         la      t1, free_frame
         sw      t0, 0(t1)
+        la      t0, ram_top             # frames must be in RAM and in the RAM superpage
+        lw      t0, 0(t0)
+        li      t1, MEM_TOP
+        bltu    t0, t1, vm_init.limit
+        mv      t0, t1
+vm_init.limit:
+        srli    t0, t0, 12
+        slli    t0, t0, 12
+        la      t1, frame_limit
+        sw      t0, 0(t1)               # frame_limit = min(RAM size, MEM_TOP), whole pages
 
         call    frame_alloc
         mv      s0, a0                  # s0 = level-1 table
@@ -272,6 +283,6 @@ user_readable.ret:
         addi    sp, sp, 20
         ret
 
-s_oom:          .asciz "out of physical memory (raise MEM_TOP or the machine's memory)"
+s_oom:          .asciz "out of physical memory (give the machine more RAM)"
 s_superpage:    .asciz "vm_map: a superpage is in the way"
         .align  4

@@ -363,9 +363,15 @@ def mem_slow(
     if va & (size - 1):
         return MISALIGNED
     if xlate:
-        pa = walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
-        if pa < 0:
-            return pa
+        idx = (va >> 12) & TLB_MASK
+        data = st[ST_TLB_DATA + idx]
+        need = (TLB_W | TLB_D if acc == ACCESS_STORE else TLB_R) | (TLB_U if user else 0)
+        if st[ST_TLB_TAG + idx] == va >> 12 and data & need == need:
+            pa = (data & ~0xFFF) | (va & 0xFFF) | (IO_FLAG if data & TLB_IO else 0)
+        else:
+            pa = walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
+            if pa < 0:
+                return pa
     elif va < st[ST_RAMSIZE]:
         pa = va
     elif va >= 0xF0000000 and va < 0xF0004000:
