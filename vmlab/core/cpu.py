@@ -71,6 +71,7 @@ from .decode import (
     KIND_H,
     KIND_HU,
     KIND_W,
+    OP_BTCALL,
     OP_HOSTBP,
     OP_ILLEGAL,
     decode,
@@ -86,6 +87,7 @@ from .layout import (
     DEV_DSK_STATUS,
     DEV_PWR_EXIT_CODE,
     EXIT_BREAKPOINT,
+    EXIT_BT,
     EXIT_BUDGET,
     EXIT_CONSOLE,
     EXIT_FAULT,
@@ -96,6 +98,7 @@ from .layout import (
     EXIT_MMIO,
     EXIT_NPF,
     EXIT_PRIV,
+    EXIT_TRANSLATE,
     ST_CSR,
     ST_EXIT,
     ST_GCSR,
@@ -126,6 +129,7 @@ from .layout import (
     VM_EXIT_MMIO,
     VM_EXIT_TRAP,
     VM_GUEST,
+    VM_TRANSLATE,
 )
 from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, TLB_MASK, tlb_flush, walk
 
@@ -518,6 +522,11 @@ def run(
         if pa >= 0:
             d = dcache[pa >> 2]
             if d == 0:
+                if vmctl & VM_TRANSLATE:
+                    st[ST_EXIT + 2] = pa
+                    reason = EXIT_TRANSLATE
+                    n -= 1
+                    break
                 d = decode(int(mem[pa >> 2]), pa, st)
                 dcache[pa >> 2] = d
             op = d & 0xFF
@@ -807,6 +816,12 @@ def run(
             elif op == OP_HOSTBP:
                 reason = EXIT_BREAKPOINT
                 n -= 1
+                break
+            elif op == OP_BTCALL:
+                st[ST_EXIT + 2] = int(mem[pa >> 2])
+                reason = EXIT_BT
+                n -= 1
+                cyc -= CYCLES[op]
                 break
             elif op == OP_ILLEGAL:
                 exc = CAUSE_ILLEGAL

@@ -23,6 +23,7 @@ from ..isa.arch import CSR_NAMES
 from ..isa.table import CLASS_CYCLES, INSTRUCTIONS, OPCODE
 from .layout import ST_BP, ST_NBP, ST_SKIP_BP
 
+OP_BTCALL = 0xFD  # not an encoding: a binary translator replaced a sensitive instruction here
 OP_HOSTBP = 0xFE  # not an encoding: a host (debugger) breakpoint sits on this word
 OP_ILLEGAL = 0xFF  # not an encoding: the word is not a valid instruction
 SCRATCH_REG = 16  # writes to r0 land here

@@ -67,6 +67,8 @@ VM_DEPRIV = 2  # privileged guest instructions exit (EXIT_PRIV) instead of runni
 VM_EXIT_TRAP = 4  # guest traps and interrupts exit (EXIT_GUEST_TRAP) instead of being delivered
 VM_EXIT_MMIO = 8  # guest device accesses exit (EXIT_MMIO) instead of using the core's devices
 VM_EXIT_IDLE = 16  # a guest wfi that would wait exits (EXIT_IDLE) instead of skipping time
+VM_TRANSLATE = 32  # a decode-cache miss exits (EXIT_TRANSLATE): the hypervisor's binary
+#                    translator fills the cache (its translation cache) instead of the decoder
 
 # --- exit reasons (return value of core.run; st[ST_EXIT]) -----------------------------------
 EXIT_BUDGET = 0  # instruction or cycle budget used up
@@ -83,8 +85,10 @@ EXIT_HCALL = 10  # hcall in guest mode; a = a0 (call number)
 EXIT_MMIO = 11  # guest device access under VM_EXIT_MMIO; a = address, b = is_write,
 #                 c = value written (writes) or destination register (reads), d = instruction word
 EXIT_NPF = (
-    12  # second-stage fault; a = guest-physical address, b = access (0 fetch, 1 load, 2 store)
+    12  # second-stage fault; a = guest-physical address, b = access (0/1/2: fetch/load/store)
 )
+EXIT_TRANSLATE = 13  # decode-cache miss under VM_TRANSLATE; a = host-physical address of the word
+EXIT_BT = 14  # a translated sensitive instruction (OP_BTCALL) was reached; a = its original word
 NUM_EXITS = 16
 
 EXIT_NAMES: dict[int, str] = {
@@ -101,6 +105,8 @@ EXIT_NAMES: dict[int, str] = {
     EXIT_HCALL: "hcall",
     EXIT_MMIO: "mmio",
     EXIT_NPF: "npf",
+    EXIT_TRANSLATE: "translate",
+    EXIT_BT: "bt-call",
 }
 
 ACCESS_FETCH = 0
