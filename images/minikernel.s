@@ -60,7 +60,7 @@
 
 # --- build options (assemble with defines={...} or `vmlab asm -D NAME=VALUE`) -------------------
         .default PV, 0                  # 1: paravirtualized HAL (minikernel/hal_pv.s, not written yet)
-        .default QUANTUM, 4000          # cycles per timer tick = the scheduling time slice
+        .default QUANTUM, 50000         # cycles per timer tick = the scheduling time slice
         .default MEM_TOP, 0x00400000    # frames are allocated below this address (RAM superpage)
 
 # --- workload size (the default run is about 10 million instructions) -------------------------
@@ -69,7 +69,7 @@
         .default COLLATZ_N, 6000        # collatz: longest chain for start values 1..COLLATZ_N
         .default COLLATZ_CHUNK, 500     # collatz: print and yield every COLLATZ_CHUNK start values
         .default TICKER_N, 6            # ticker: how many times to sleep
-        .default TICKER_SLEEP, 900      # ticker: ticks per sleep (it outlives the others: idle)
+        .default TICKER_SLEEP, 72       # ticker: ticks per sleep (it outlives the others: idle)
         .default PING_N, 3000           # pinger: getpid + yield round trips
         .default PING_EVERY, 1000       # pinger: print every PING_EVERY round trips
 

@@ -351,7 +351,9 @@ def test_default_run_properties(default_run) -> None:
     m, r = default_run
     summary = check_run(m, r)
     assert 5_000_000 <= r.instructions <= 20_000_000  # the size the labs are built around
-    assert summary["switches"] > 1000 and summary["syscalls"] > 5000
+    # kernel-heavy: thousands of syscalls, hundreds of context switches (a 50,000-cycle tick keeps
+    # the timer slower than the cost of virtualizing one tick, as on real systems)
+    assert summary["switches"] > 400 and summary["syscalls"] > 5000
 
 
 def test_default_run_is_deterministic(default_run) -> None:

@@ -198,6 +198,7 @@ class Machine:
         self.image: Image | None = None
         self._stopped: RunResult | None = None
         self._breakpoints: dict[int, str] = {}
+        self._breakpoint_stop: int | None = None  # pc of the breakpoint the last run stopped at
         self.cpu.reset(size, self.strict)
 
     # ---- loading and resetting ---------------------------------------------------------
@@ -225,6 +226,7 @@ class Machine:
             self.cpu.pc = self.image.entry
         self.cpu.regs[SP] = self.memory_size
         self._stopped = None
+        self._breakpoint_stop = None
         self._sync_breakpoints()
 
     # ---- running -----------------------------------------------------------------------
@@ -248,8 +250,12 @@ class Machine:
         start_cyc = int(st[ST_CSR + CSR_CYCLE])
         t0 = time.perf_counter()
         reason = EXIT_BUDGET
-        if budget > 0 and self._at_breakpoint():
-            reason = self._step_over_breakpoint(cycle_budget)
+        # continuing from the breakpoint the last run stopped at steps over it; any other
+        # breakpoint under the pc (one just set, or at the entry point) stops the run at once
+        if budget > 0:
+            if self._breakpoint_stop == self.cpu.pc and self._at_breakpoint():
+                reason = self._step_over_breakpoint(cycle_budget)
+            self._breakpoint_stop = None
         while reason == EXIT_BUDGET or reason == EXIT_CONSOLE:
             done = int(st[ST_CSR + CSR_INSTRET]) - start_instr
             spent = int(st[ST_CSR + CSR_CYCLE]) - start_cyc
@@ -339,13 +345,19 @@ class Machine:
             res.message = f"wfi at {where} with nothing that can wake it (waiting for input?)"
         elif reason == EXIT_BREAKPOINT:
             res.message = f"breakpoint at {where}"
+            self._breakpoint_stop = pc
         if res.stopped:
             self._stopped = res
         return res
 
     # ---- breakpoints -------------------------------------------------------------------
     def add_breakpoint(self, where: int | str) -> int:
-        """Stop before executing the instruction at an address or symbol; returns the address."""
+        """Stop before executing the instruction at an address or symbol; returns the address.
+
+        The address is physical (the same as virtual while paging is off or identity-mapped).
+        A breakpoint under the current pc stops the next run at once; continuing after a stop at
+        a breakpoint executes its instruction first.
+        """
         addr = self._resolve(where)
         if addr & 3:
             raise ValueError(f"breakpoint address {addr:#x} is not 4-byte aligned")
@@ -524,6 +536,7 @@ class Machine:
             "console": self.console.save(),
             "disk": None if self.disk is None else self.disk.data.copy(),
             "stopped": self._stopped,
+            "breakpoint_stop": self._breakpoint_stop,
         }
 
     def restore_state(self, state: dict) -> None:
@@ -545,6 +558,7 @@ class Machine:
         if self.disk is not None:
             self.disk.data[:] = state["disk"]
         self._stopped = state["stopped"]
+        self._breakpoint_stop = state.get("breakpoint_stop")
         self._sync_breakpoints()
 
     def __repr__(self) -> str:

@@ -443,11 +443,25 @@ def run(
     limit = cyc0 + max_cycles if max_cycles < NO_LIMIT else NO_LIMIT
     idle = 0
     n = 0
+    if (
+        st[ST_EXIT] == EXIT_IDLE
+        and st[ST_EXIT + 1] == pc
+        and max_instructions > 0
+        and pending_irqs(st, b, cyc) & st[b + CSR_IE] != 0
+    ):
+        # resuming the wfi that ended the last run as idle: now that an enabled line is
+        # pending it completes, as it would have while sleeping (an interrupt returns after it)
+        pc = (pc + 4) & M32
+        cyc += CYCLES[OP_WFI]
+        n = 1
     status = st[b + CSR_STATUS]
     user = (status & ST_MODE) == 0
     xlate = guest or (status & ST_PG) != 0
     ev = next_event(st, b, cyc, limit)
-    fetch_vpn = -1  # the page the last fetch translated, and its physical base
+    # the page the last fetch translated, and its physical base: a copy of that TLB entry, so it
+    # is cleared whenever the entry may change (flush, data walk, mode switch) and it is only
+    # used for 4-aligned pcs (a jalr to a misaligned target clears it)
+    fetch_vpn = -1
     fetch_base = 0
     reason = EXIT_BUDGET
     exc = 0  # exception cause raised by the current instruction (0: none)
@@ -594,11 +608,14 @@ def run(
                         xlate,
                         cyc,
                     )
-                    cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
+                    if st[STAT_TLB_MISSES] != misses:
+                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
+                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
                     if w >= 0:
                         regs[rd] = w
                     elif w == MMIO_EXIT:
                         st[ST_EXIT + 4] = rd
+                        st[ST_EXIT + 5] = int(mem[pa >> 2])  # the instruction word
                         reason = EXIT_MMIO
                         n -= 1
                         cyc -= CYCLES[op]
@@ -665,12 +682,15 @@ def run(
                         xlate,
                         cyc,
                     )
-                    cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
+                    if st[STAT_TLB_MISSES] != misses:
+                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
+                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
                     if w >= 0:
                         cyc += w
                         ev = cyc  # a device may have raised or cleared an interrupt
                     elif w == MMIO_EXIT:
                         st[ST_EXIT + 4] = val
+                        st[ST_EXIT + 5] = int(mem[pa >> 2])  # the instruction word
                         reason = EXIT_MMIO
                         n -= 1
                         cyc -= CYCLES[op]
@@ -723,6 +743,8 @@ def run(
                 target = (regs[rs1] + imm) & M32
                 regs[rd] = npc & M32
                 npc = target
+                if target & 3:
+                    fetch_vpn = -1  # so that the fetch raises a misaligned-fetch trap
             elif op == OP_SUB:
                 regs[rd] = (regs[rs1] - regs[rs2]) & M32
             elif op == OP_AND:

@@ -75,7 +75,8 @@ EXIT_BUDGET = 0  # instruction or cycle budget used up
 EXIT_HALT = 1  # halt executed; a = exit code (a0)
 EXIT_POWEROFF = 2  # power controller: off; a = exit code
 EXIT_REBOOT = 3  # power controller: reboot
-EXIT_IDLE = 4  # wfi with nothing that could wake the CPU (or any wfi under VM_EXIT_IDLE)
+EXIT_IDLE = 4  # wfi with nothing that could wake the CPU (or any wfi under VM_EXIT_IDLE); pc stays
+#               on the wfi, and the next run completes it at once if an enabled line is pending
 EXIT_BREAKPOINT = 5  # a host (debugger) breakpoint was reached; the instruction did not run
 EXIT_FAULT = 6  # a trap with no trap vector (tvec == 0); a = cause, b = tval
 EXIT_CONSOLE = 7  # console output buffer is full: drain it and run again
