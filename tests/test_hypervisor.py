@@ -1,0 +1,205 @@
+"""The hypervisor's basics: creating VMs, their lifecycle, and every technique running guests."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmlab import Hypervisor, Machine, VMStateError, images
+from vmlab.core.layout import STAT_TLB_MISSES
+from vmlab.isa.arch import WALK_CYCLES
+from vmlab.hypervisor import MODES, HostMemoryError
+
+
+@pytest.fixture
+def hv() -> Hypervisor:
+    return Hypervisor(host_memory="16M")
+
+
+def hello_vm(hv: Hypervisor, name: str = "a", **kw):
+    return hv.create_vm(name, images.load("hello"), memory="1M", **kw)
+
+
+def test_a_new_vm_is_created_not_running(hv: Hypervisor) -> None:
+    vm = hello_vm(hv)
+    assert vm.state == "created"
+    hv.run(cycles=100_000)
+    assert vm.stats.instructions == 0
+
+
+def test_lifecycle_runs_pauses_resumes_and_stops(hv: Hypervisor) -> None:
+    vm = hv.create_vm("s", images.load("rogue"), memory="4M")
+    vm.start()
+    hv.run(cycles=200_000)
+    ran = vm.stats.instructions
+    assert ran > 0 and vm.state == "running"
+    vm.pause()
+    hv.run(cycles=200_000)
+    assert vm.stats.instructions == ran
+    vm.resume()
+    hv.run(cycles=200_000)
+    assert vm.stats.instructions > ran
+    vm.stop()
+    assert vm.state == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("setup", "action", "state"),
+    [
+        ([], "pause", "created"),
+        ([], "resume", "created"),
+        (["start"], "start", "running"),
+        (["start"], "delete", "running"),
+        (["start", "pause"], "delete", "paused"),
+        (["stop"], "resume", "stopped"),
+        (["stop"], "start", "stopped"),
+    ],
+)
+def test_an_illegal_transition_names_the_vm_its_state_and_what_is_allowed(
+    hv: Hypervisor, setup: list[str], action: str, state: str
+) -> None:
+    vm = hello_vm(hv, "web-1")
+    for step in setup:
+        getattr(vm, step)()
+    with pytest.raises(VMStateError) as err:
+        getattr(vm, action)()
+    text = str(err.value)
+    assert "'web-1'" in text and f"it is {state}" in text and "allowed when" in text
+    assert vm.state == state
+
+
+def test_a_vm_that_does_not_fit_fails_clearly_and_changes_nothing(hv: Hypervisor) -> None:
+    hello_vm(hv, "a")
+    free = hv.memory.free_frames
+    with pytest.raises(HostMemoryError, match=r"VM 'big' \(16M\) needs 16M but the host has only"):
+        hv.create_vm("big", images.load("hello"), memory="16M")
+    assert hv.memory.free_frames == free
+    assert [vm.name for vm in hv.vms] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "magic"}, "unknown mode 'magic'"),
+        ({"memory": "3K"}, "multiple of 4K"),
+        ({"shares": 0}, "shares must be a positive integer"),
+        ({"limit": 0.2, "reservation": 0.5}, "below the reservation"),
+        ({"exits": "fast"}, "exits must be 'python' or 'jit'"),
+    ],
+)
+def test_bad_vm_arguments_are_rejected(hv: Hypervisor, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        hv.create_vm("x", images.load("hello"), **{"memory": "1M", **kwargs})
+    assert hv.vms == []
+
+
+def test_vm_names_are_unique(hv: Hypervisor) -> None:
+    hello_vm(hv, "a")
+    with pytest.raises(ValueError, match="already exists"):
+        hello_vm(hv, "a")
+
+
+def test_deleting_a_vm_returns_its_memory(hv: Hypervisor) -> None:
+    free = hv.memory.free_frames
+    vm = hello_vm(hv)
+    assert hv.memory.free_frames == free - 256
+    vm.delete()
+    assert hv.memory.free_frames == free and vm.state == "deleted"
+    with pytest.raises(KeyError, match="no VM named 'a'"):
+        hv.vm("a")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_technique_runs_a_program_to_the_same_answer_as_bare_metal(mode: str) -> None:
+    image = images.load("sieve", N=20000)
+    bare = Machine(memory="1M")
+    bare.load(image)
+    result = bare.run()
+    hv = Hypervisor(host_memory="16M")
+    vm = hv.create_vm("v", image, memory="1M", mode=mode)
+    vm.start()
+    hv.run(cycles=50_000_000)
+    assert vm.state == "stopped" and vm.stop_reason == "halt" and vm.exit_code == 0
+    assert vm.console.output == bare.console.output
+    assert vm.stats.instructions == result.instructions
+    # the same instructions cost the same cycles; the guest also pays for its second-stage
+    # (guest-physical -> host-physical) TLB misses, which bare metal without paging never has
+    walks = int(vm.cpu.st[STAT_TLB_MISSES]) - bare.stats.tlb_misses
+    assert walks > 0
+    assert vm.stats.guest_cycles == result.cycles + walks * WALK_CYCLES
+
+
+def test_trap_and_emulate_exits_on_every_privileged_instruction() -> None:
+    hv = Hypervisor(host_memory="16M")
+    vm = hv.create_vm(
+        "v",
+        images.load("minikernel", PRIMES_N=2000, COLLATZ_N=300, PING_N=50, TICKER_N=2),
+        memory="4M",
+        mode="trap-and-emulate",
+    )
+    vm.start()
+    hv.run(cycles=400_000_000)
+    assert vm.stop_reason == "poweroff" and vm.exit_code == 0
+    assert vm.stats.exit_count("privileged") > 1000
+    assert vm.stats.exit_count("guest-trap") > 100
+
+
+def test_hardware_assist_runs_the_kernel_without_privileged_exits() -> None:
+    hv = Hypervisor(host_memory="16M")
+    vm = hv.create_vm(
+        "v",
+        images.load("minikernel", PRIMES_N=2000, COLLATZ_N=300, PING_N=50, TICKER_N=2),
+        memory="4M",
+        mode="hw-assist",
+    )
+    vm.start()
+    hv.run(cycles=400_000_000)
+    assert vm.stop_reason == "poweroff" and vm.exit_code == 0
+    assert vm.stats.exit_count("privileged") == 0 and vm.stats.exit_count("guest-trap") == 0
+
+
+def test_binary_translation_translates_code_pages_once_and_calls_out_instead_of_trapping() -> None:
+    hv = Hypervisor(host_memory="16M")
+    vm = hv.create_vm(
+        "v",
+        images.load("minikernel", PRIMES_N=2000, COLLATZ_N=300, PING_N=50, TICKER_N=2),
+        memory="4M",
+        mode="binary-translation",
+    )
+    vm.start()
+    hv.run(cycles=400_000_000)
+    assert vm.stop_reason == "poweroff" and vm.exit_code == 0
+    assert vm.stats.exit_count("privileged") == 0
+    assert vm.stats.exit_count("bt-call") > 1000
+    assert 0 < vm.stats.exit_count("translate") < 40
+
+
+def test_self_modifying_code_is_translated_again() -> None:
+    from vmlab import assemble
+
+    src = """
+    _start: la   t0, patch
+            la   t1, template
+            lw   t2, 0(t1)
+            sw   t2, 0(t0)          # overwrite the instruction at patch
+    patch:  li   a0, 1              # replaced by 'addi a0, zero, 42' before it runs
+            halt
+    template: addi a0, zero, 42
+    """
+    hv = Hypervisor(host_memory="16M")
+    vm = hv.create_vm("v", assemble(src), memory="1M", mode="binary-translation")
+    vm.start()
+    hv.run(cycles=1_000_000)
+    assert vm.stop_reason == "halt" and vm.exit_code == 42
+    assert vm.stats.exit_count("translate") >= 2
+
+
+def test_two_vms_share_the_cpu_and_both_finish() -> None:
+    hv = Hypervisor(host_memory="16M")
+    a = hv.create_vm("a", images.load("sieve", N=30000), memory="1M")
+    b = hv.create_vm("b", images.load("fib", N=15), memory="1M")
+    a.start()
+    b.start()
+    hv.run(cycles=100_000_000)
+    assert (a.stop_reason, b.stop_reason) == ("halt", "halt")
+    assert "primes below 30000" in a.console.output
+    assert b.console.output.startswith("fib(15)")

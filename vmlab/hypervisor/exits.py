@@ -1,0 +1,319 @@
+"""Readable Python handlers for every VM exit (the "userspace" path of the hypervisor).
+
+Each handler takes the VM whose vCPU exited, does what a VMM does for that exit (emulate a
+privileged instruction on the virtual control registers, reflect a trap into the guest kernel,
+serve a device register, resolve a copy-on-write fault, ...) and returns the modelled cycles the
+exit cost (``CostModel``). Architectural effects use the core's own primitives (``read_csr``,
+``write_csr``, ``enter_trap``, the device models), so emulation and hardware cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core import cpu
+from ..core.decode import CYCLES
+from ..core.layout import (
+    DEV_PWR_EXIT_CODE,
+    EXIT_POWEROFF,
+    EXIT_REBOOT,
+    P2M_V,
+    ST_EXIT,
+    ST_GCSR,
+    ST_PC,
+    ST_RAMSIZE,
+)
+from ..core.mmu import tlb_flush
+from ..isa.arch import (
+    A0,
+    A1,
+    A2,
+    CAUSE_ACCESS_FAULT,
+    CAUSE_ILLEGAL,
+    CAUSE_NAMES,
+    CAUSE_PRIVILEGED,
+    CSR_CYCLE,
+    CSR_EPC,
+    CSR_IE,
+    CSR_INSTRET,
+    CSR_NAMES,
+    CSR_STATUS,
+    CSR_TIMECMP,
+    IRQ_TIMER,
+    PAGE_SIZE,
+    ST_IE,
+    ST_MODE,
+    ST_PIE,
+    ST_PMODE,
+)
+from ..isa.encoding import decode
+from ..isa.table import OPCODE
+from . import hypercalls as hc
+
+if TYPE_CHECKING:
+    from .vm import VM
+
+M32 = 0xFFFFFFFF
+G = ST_GCSR  # the guest's (shadow) control-register bank
+
+
+def retire(vm: VM, word: int) -> None:
+    """Count an instruction the hypervisor executed on the guest's behalf, and step past it."""
+    st = vm.cpu.st
+    st[G + CSR_INSTRET] += 1
+    st[G + CSR_CYCLE] += int(CYCLES[word & 0xFF])
+    st[ST_PC] = (int(st[ST_PC]) + 4) & M32
+    vm.stats.instructions += 1
+    vm.stats.guest_cycles += int(CYCLES[word & 0xFF])
+
+
+def reflect(vm: VM, cause: int, tval: int) -> int:
+    """Deliver a trap or interrupt to the guest kernel, as the hardware would have."""
+    st = vm.cpu.st
+    vec = cpu.enter_trap(st, G, int(st[ST_PC]), cause, tval)
+    if vec < 0:
+        name = CAUSE_NAMES.get(cause, f"cause {cause:#x}")
+        vm._crash(
+            f"guest took a {name} (tval {tval:#010x}) at pc {int(st[ST_PC]):#010x} "
+            "with no trap vector set"
+        )
+        return vm.hv.costs.reflect
+    st[ST_PC] = vec
+    return vm.hv.costs.reflect
+
+
+def handle_guest_trap(vm: VM) -> int:
+    """EXIT_GUEST_TRAP: a guest exception or interrupt the VMM must bounce into the guest kernel."""
+    st = vm.cpu.st
+    return reflect(vm, int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3]))
+
+
+def emulate_privileged(vm: VM, word: int, cost: int) -> int:
+    """Execute one privileged instruction on the guest's virtual control registers."""
+    st = vm.cpu.st
+    regs = vm.cpu.regs
+    d = decode(word)
+    if d is None:
+        return cost + reflect(vm, CAUSE_ILLEGAL, word)
+    name = d.name
+    cyc = int(st[G + CSR_CYCLE])
+    if name == "csrr":
+        regs[d.rd] = cpu.read_csr(st, G, d.imm, cyc, 0)
+    elif name in ("csrw", "csrrw", "csrs", "csrc"):
+        old = cpu.read_csr(st, G, d.imm, cyc, 0)
+        value = int(regs[d.rs1]) if d.rs1 else 0
+        if name == "csrs":
+            value = old | value
+        elif name == "csrc":
+            value = old & ~value & M32
+        if not cpu.write_csr(st, G, d.imm, value):
+            return cost + reflect(vm, CAUSE_ILLEGAL, word)
+        if name == "csrrw" and d.rd:
+            regs[d.rd] = old
+    elif name == "eret":
+        s = int(st[G + CSR_STATUS])
+        mode = (s & ST_PMODE) >> 2
+        ie = (s & ST_PIE) >> 2
+        st[G + CSR_STATUS] = (s & ~(ST_MODE | ST_IE)) | mode | ie
+        st[G + CSR_INSTRET] += 1
+        st[G + CSR_CYCLE] += int(CYCLES[word & 0xFF])
+        vm.stats.instructions += 1
+        st[ST_PC] = int(st[G + CSR_EPC])
+        return cost
+    elif name == "wfi":
+        retire(vm, word)
+        vm._idle()
+        return cost
+    elif name == "halt":
+        retire(vm, word)
+        vm._guest_stopped("halt", int(regs[A0]))
+        return cost
+    elif name == "tlbflush":
+        tlb_flush(st)
+    else:  # not privileged: cannot exit here
+        raise AssertionError(f"unexpected privileged exit for {name}")
+    retire(vm, word)
+    return cost
+
+
+def handle_priv(vm: VM) -> int:
+    """EXIT_PRIV (trap-and-emulate): the deprivileged guest kernel ran a privileged instruction."""
+    return emulate_privileged(vm, int(vm.cpu.st[ST_EXIT + 2]), vm.hv.costs.trap)
+
+
+def handle_bt(vm: VM) -> int:
+    """EXIT_BT: translated code called out to the VMM instead of running a sensitive instruction."""
+    st = vm.cpu.st
+    word = int(st[ST_EXIT + 2])
+    if not st[G + CSR_STATUS] & ST_MODE:  # guest user mode: what the hardware would do there
+        d = decode(word)
+        if d is not None and d.name == "csrr" and d.imm == CSR_STATUS and not vm.strict:
+            vm.cpu.regs[d.rd] = int(st[G + CSR_STATUS]) & M32
+            retire(vm, word)
+            return vm.hv.costs.bt_call
+        return vm.hv.costs.bt_call + reflect(vm, CAUSE_PRIVILEGED, word)
+    return emulate_privileged(vm, word, vm.hv.costs.bt_call)
+
+
+def handle_hcall(vm: VM) -> int:
+    """EXIT_HCALL: a paravirtual request (number in a0, arguments in a1..a3, result in a0)."""
+    regs = vm.cpu.regs
+    num = int(regs[A0])
+    word = OPCODE["hcall"]
+    cost = vm.hv.costs.hcall
+    vm.stats.hypercalls[hc.NAMES.get(num, str(num))] = (
+        vm.stats.hypercalls.get(hc.NAMES.get(num, str(num)), 0) + 1
+    )
+    if num == hc.HC_BATCH:
+        base, count = int(regs[A1]), int(regs[A2])
+        done = 0
+        for i in range(count):
+            triple = vm.read_guest(base + 12 * i, 12)
+            if triple is None:
+                break
+            call, a, b = np.frombuffer(triple, dtype="<u4").tolist()
+            if _simple_call(vm, call, a, b) is None:
+                break
+            done += 1
+        regs[A0] = done
+        retire(vm, word)
+        return cost
+    if num == hc.HC_ERET:
+        return emulate_privileged(vm, OPCODE["eret"], cost)
+    if num == hc.HC_IDLE:
+        retire(vm, word)
+        regs[A0] = 0
+        vm._idle()
+        return cost
+    if num == hc.HC_POWEROFF:
+        retire(vm, word)
+        vm._guest_stopped("poweroff", int(regs[A1]))
+        return cost
+    if num == hc.HC_CONSOLE_WRITE:
+        data = vm.read_guest(int(regs[A1]), int(regs[A2]))
+        if data is None:
+            regs[A0] = hc.E_BADARG & M32
+        else:
+            vm.console_write(data)
+            regs[A0] = len(data)
+        retire(vm, word)
+        return cost
+    result = _simple_call(vm, num, int(regs[A1]), int(regs[A2]))
+    regs[A0] = (hc.E_BADCALL if result is None else result) & M32
+    retire(vm, word)
+    return cost
+
+
+def _simple_call(vm: VM, num: int, a: int, b: int) -> int | None:
+    """Hypercalls that may appear in a batch; None for an unknown or failed one."""
+    st = vm.cpu.st
+    cyc = int(st[G + CSR_CYCLE])
+    if num == hc.HC_VERSION:
+        return hc.VERSION
+    if num in (hc.HC_CSR_READ, hc.HC_CSR_WRITE, hc.HC_CSR_SET, hc.HC_CSR_CLEAR):
+        if a not in CSR_NAMES:
+            return hc.E_BADARG
+        if num == hc.HC_CSR_READ:
+            return cpu.read_csr(st, G, a, cyc, 0)
+        old = cpu.read_csr(st, G, a, cyc, 0)
+        value = b if num == hc.HC_CSR_WRITE else (old | b if num == hc.HC_CSR_SET else old & ~b)
+        return 0 if cpu.write_csr(st, G, a, value & M32) else hc.E_BADARG
+    if num == hc.HC_TLBFLUSH:
+        tlb_flush(st)
+        return 0
+    if num == hc.HC_SET_TIMER:
+        st[G + CSR_TIMECMP] = cyc + (a & M32)
+        return 0
+    return None
+
+
+def handle_mmio(vm: VM) -> int:
+    """EXIT_MMIO: serve a guest's device-register access with the device models, in Python."""
+    st = vm.cpu.st
+    regs = vm.cpu.regs
+    pc = int(st[ST_PC])
+    gpa, is_write, value = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3]), int(st[ST_EXIT + 4])
+    word = vm.read_guest_word_at_pc(pc)
+    cyc = int(st[G + CSR_CYCLE])
+    hv = vm.hv
+    cost = hv.costs.vmexit
+    if is_write:
+        while True:
+            r = cpu.mmio_write(
+                st,
+                G,
+                gpa,
+                value,
+                cyc,
+                hv.memory.mem,
+                hv.memory.dcache,
+                hv.memory.dirty,
+                vm.p2m,
+                vm.console.out_buffer,
+                vm.disk_data(),
+                True,
+            )
+            if r == cpu.CONSOLE_FULL:
+                vm.console.drain()
+                continue
+            break
+        if r == cpu.STOP_POWER:
+            retire(vm, word)
+            reason = int(st[ST_EXIT + 2])
+            if reason == EXIT_POWEROFF:
+                vm._guest_stopped("poweroff", int(st[DEV_PWR_EXIT_CODE]))
+            elif reason == EXIT_REBOOT:
+                vm._guest_reboot()
+            return cost
+        if r < 0:
+            return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
+        st[G + CSR_CYCLE] += r
+        vm.stats.guest_cycles += r
+    else:
+        v = cpu.mmio_read(st, G, gpa, cyc, vm.console.in_buffer, vm.disk_data())
+        if v < 0:
+            return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
+        if value:
+            regs[value] = v & M32
+    retire(vm, word)
+    return cost
+
+
+def handle_npf(vm: VM) -> int:
+    """EXIT_NPF: copy a shared (copy-on-write) page on its first write; anything else is fatal."""
+    st = vm.cpu.st
+    gpa, access = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
+    gfn = gpa // PAGE_SIZE
+    if gpa < int(st[ST_RAMSIZE]) and access == 2 and vm.p2m[gfn] & P2M_V:
+        vm._copy_on_write(gfn)
+        return vm.hv.costs.npf
+    vm._crash(f"second-stage fault at guest-physical {gpa:#010x} (access {access})")
+    return vm.hv.costs.npf
+
+
+def handle_idle(vm: VM) -> int:
+    """EXIT_IDLE: the guest waits for an interrupt; it costs nothing until one can arrive."""
+    vm._idle()
+    return vm.hv.costs.vmexit
+
+
+def timer_armed(st: np.ndarray) -> bool:
+    """Whether the guest's timer can wake it."""
+    return bool(st[G + CSR_IE] & (1 << IRQ_TIMER)) and int(st[G + CSR_TIMECMP]) < (1 << 62)
+
+
+__all__ = [
+    "emulate_privileged",
+    "handle_bt",
+    "handle_guest_trap",
+    "handle_hcall",
+    "handle_idle",
+    "handle_mmio",
+    "handle_npf",
+    "handle_priv",
+    "reflect",
+    "retire",
+    "timer_armed",
+]

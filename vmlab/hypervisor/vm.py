@@ -1,0 +1,534 @@
+"""A virtual machine: its configuration, lifecycle, vCPU state, memory map and devices.
+
+Lifecycle (every request says when it is legal; an illegal one raises ``VMStateError`` naming the
+VM, its state and what is allowed)::
+
+    created --start--> running --pause--> paused --resume--> running
+    created/running/paused --stop--> stopped          (the guest may also stop itself)
+    any state but deleted --reset--> created          (power-on state, image reloaded)
+    created/stopped --delete--> deleted               (its host memory is returned)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core import cpu
+from ..core.layout import (
+    EXIT_BREAKPOINT,
+    EXIT_BT,
+    EXIT_BUDGET,
+    EXIT_CONSOLE,
+    EXIT_FAULT,
+    EXIT_GUEST_TRAP,
+    EXIT_HALT,
+    EXIT_HCALL,
+    EXIT_IDLE,
+    EXIT_MMIO,
+    EXIT_NAMES,
+    EXIT_NPF,
+    EXIT_POWEROFF,
+    EXIT_PRIV,
+    EXIT_REBOOT,
+    EXIT_TRANSLATE,
+    P2M_SHIFT,
+    P2M_V,
+    P2M_W,
+    ST_CSR,
+    ST_EXIT,
+    ST_GCSR,
+    ST_PC,
+    ST_VMCTL,
+    VM_DEPRIV,
+    VM_EXIT_IDLE,
+    VM_EXIT_MMIO,
+    VM_EXIT_TRAP,
+    VM_GUEST,
+    VM_TRANSLATE,
+)
+from ..core.state import CpuState
+from ..devices.console import Console
+from ..devices.disk import NO_DISK, Disk
+from ..image import Image
+from ..isa.arch import (
+    CAUSE_NAMES,
+    CSR_CYCLE,
+    CSR_STATUS,
+    PAGE_SIZE,
+    SP,
+    ST_IE,
+    ST_PG,
+)
+from ..units import format_size
+from . import exits
+from .bt import translate_page
+
+if TYPE_CHECKING:
+    from .hypervisor import Hypervisor
+    from .snapshot import Snapshot
+
+MODES = ("trap-and-emulate", "binary-translation", "paravirtual", "hw-assist")
+_BASE_CTL = {
+    "trap-and-emulate": VM_GUEST | VM_DEPRIV | VM_EXIT_TRAP | VM_EXIT_IDLE,
+    "binary-translation": VM_GUEST | VM_DEPRIV | VM_EXIT_TRAP | VM_EXIT_IDLE | VM_TRANSLATE,
+    "paravirtual": VM_GUEST | VM_DEPRIV | VM_EXIT_TRAP | VM_EXIT_IDLE,
+    "hw-assist": VM_GUEST | VM_EXIT_IDLE,
+}
+# what a deprivileged guest kernel would see in the real status register: user mode, paging and
+# interrupts on (the host's own settings while the guest runs)
+REAL_STATUS_WHILE_GUEST_RUNS = ST_IE | ST_PG
+NEVER = 1 << 62
+
+
+class VMStateError(RuntimeError):
+    """A lifecycle request that the VM's current state does not allow."""
+
+
+@dataclass
+class ExitStat:
+    """One kind of exit: how often, its modelled cost and the host time spent handling it."""
+
+    count: int = 0
+    cycles: int = 0
+    host_seconds: float = 0.0
+
+
+@dataclass
+class VMStats:
+    """Per-VM accounting (what the live charts plot)."""
+
+    instructions: int = 0  # guest instructions retired
+    guest_cycles: int = 0  # modelled cycles spent running guest instructions
+    hypervisor_cycles: int = 0  # modelled cycles the VMM spent on this VM's exits
+    idle_cycles: int = 0  # host cycles this VM spent waiting (costing nothing)
+    host_seconds: float = 0.0  # wall-clock time the host spent on this VM (measured)
+    slices: int = 0
+    exits: dict[str, ExitStat] = field(default_factory=dict)
+    hypercalls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def consumed_cycles(self) -> int:
+        """Host CPU cycles this VM used (guest + hypervisor work)."""
+        return self.guest_cycles + self.hypervisor_cycles
+
+    def exit_count(self, name: str) -> int:
+        """How many exits of one kind (``"privileged"``, ``"hcall"``, ...) happened."""
+        stat = self.exits.get(name)
+        return 0 if stat is None else stat.count
+
+
+class VM:
+    """One virtual machine on a ``Hypervisor`` (create it with ``hv.create_vm``)."""
+
+    def __init__(
+        self,
+        hv: Hypervisor,
+        name: str,
+        image: Image,
+        memory: int,
+        mode: str,
+        shares: int,
+        reservation: float,
+        limit: float | None,
+        strict: bool,
+        disk: Disk | None,
+        exits_path: str,
+    ) -> None:
+        self.hv = hv
+        self.name = name
+        self.image = image
+        self.memory_size = memory
+        self.mode = mode
+        self.shares = shares
+        self.reservation = reservation
+        self.limit = limit
+        self.strict = strict
+        self.disk = disk
+        self.exits_path = exits_path
+        self.state = "created"
+        self.stop_reason: str | None = None
+        self.exit_code: int | None = None
+        self.message = ""
+        self.cpu = CpuState()
+        self.console = Console(self.cpu.st)
+        self.stats = VMStats()
+        self.wake_at: int | None = None  # host cycle at which a waiting VM becomes runnable
+        self.clock_offset = 0  # host cycle at which the guest's cycle counter was 0
+        pages = memory // PAGE_SIZE
+        frames = hv.memory.alloc(pages, f"VM {name!r} ({format_size(memory)})")
+        self.p2m = (frames << P2M_SHIFT) | P2M_V | P2M_W
+        self._power_on()
+
+    # ---- configuration ---------------------------------------------------------------------
+    @property
+    def vmctl(self) -> int:
+        """The core's virtualization controls for this VM's technique."""
+        ctl = _BASE_CTL[self.mode]
+        if self.exits_path == "python":
+            ctl |= VM_EXIT_MMIO
+        return ctl
+
+    def disk_data(self) -> np.ndarray:
+        """The disk's bytes (empty without a disk)."""
+        return self.disk.data if self.disk is not None else NO_DISK
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Host frame of each guest page."""
+        return self.p2m >> P2M_SHIFT
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def _require(self, action: str, *allowed: str) -> None:
+        if self.state not in allowed:
+            raise VMStateError(
+                f"cannot {action} VM {self.name!r}: it is {self.state}; "
+                f"{action} is allowed when {' or '.join(allowed)}"
+            )
+
+    def start(self) -> None:
+        """Power on a created VM so that ``hv.run`` schedules it. Legal when: created."""
+        self._require("start", "created")
+        self.state = "running"
+        self.clock_offset = self.hv.clock - int(self.cpu.st[ST_GCSR + CSR_CYCLE])
+
+    def pause(self) -> None:
+        """Stop scheduling the VM, keeping all its state. Legal when: running."""
+        self._require("pause", "running")
+        self.state = "paused"
+
+    def resume(self) -> None:
+        """Schedule a paused VM again. Legal when: paused."""
+        self._require("resume", "paused")
+        self.state = "running"
+
+    def stop(self) -> None:
+        """Power off (its state is kept for inspection). Legal when: created, running, paused."""
+        self._require("stop", "created", "running", "paused")
+        self.state = "stopped"
+        self.stop_reason = "stopped"
+        self.message = "stopped by the user"
+
+    def reset(self) -> None:
+        """Back to power-on: image reloaded, registers and devices reset. Legal unless deleted."""
+        self._require("reset", "created", "running", "paused", "stopped")
+        self._power_on()
+        self.state = "created"
+
+    def delete(self) -> None:
+        """Remove the VM and return its memory to the host. Legal when: created, stopped."""
+        self._require("delete", "created", "stopped")
+        self.hv._forget(self)
+        self.hv.memory.release(self.frames)
+        self.p2m = np.zeros(0, dtype=np.int64)
+        self.state = "deleted"
+
+    def _power_on(self) -> None:
+        hv = self.hv
+        for f in self.frames.tolist():
+            if hv.memory.refs[f] > 1:  # a shared frame: take a private copy first
+                self._copy_on_write_frame_index(f)
+        for f in self.frames.tolist():
+            hv.memory.scrub(f)
+        for seg in self.image.segments:
+            if seg.addr + len(seg.data) > self.memory_size:
+                raise ValueError(
+                    f"image segment at {seg.addr:#010x} does not fit in VM {self.name!r}'s "
+                    f"{format_size(self.memory_size)}"
+                )
+            self.write_guest(seg.addr, seg.data)
+        self.cpu.reset(self.memory_size, self.strict)
+        st = self.cpu.st
+        st[ST_VMCTL] = self.vmctl
+        st[ST_CSR + CSR_STATUS] = REAL_STATUS_WHILE_GUEST_RUNS
+        st[ST_PC] = self.image.entry
+        self.cpu.regs[SP] = self.memory_size
+        self.console.clear()
+        self.stop_reason = None
+        self.exit_code = None
+        self.message = ""
+        self.wake_at = None
+
+    # ---- guest memory --------------------------------------------------------------------
+    def _host_addr(self, gpa: int) -> int:
+        return int(self.p2m[gpa // PAGE_SIZE] >> P2M_SHIFT) * PAGE_SIZE + gpa % PAGE_SIZE
+
+    def read_guest(self, gpa: int, n: int) -> bytes | None:
+        """``n`` bytes of guest-physical memory, or None if the range is outside guest RAM."""
+        if n < 0 or gpa < 0 or gpa + n > self.memory_size:
+            return None
+        raw = self.hv.memory.mem.view(np.uint8)
+        out = bytearray()
+        while n > 0:
+            chunk = min(n, PAGE_SIZE - gpa % PAGE_SIZE)
+            ha = self._host_addr(gpa)
+            out += raw[ha : ha + chunk].tobytes()
+            gpa += chunk
+            n -= chunk
+        return bytes(out)
+
+    def write_guest(self, gpa: int, data: bytes) -> None:
+        """Write guest-physical memory from the host side (copy-on-write pages are copied)."""
+        if gpa < 0 or gpa + len(data) > self.memory_size:
+            raise IndexError(
+                f"guest-physical range {gpa:#x}+{len(data)} is outside VM {self.name!r}'s RAM"
+            )
+        raw = self.hv.memory.mem.view(np.uint8)
+        pos = 0
+        while pos < len(data):
+            chunk = min(len(data) - pos, PAGE_SIZE - gpa % PAGE_SIZE)
+            gfn = gpa // PAGE_SIZE
+            if not self.p2m[gfn] & P2M_W:
+                self._copy_on_write(gfn)
+            ha = self._host_addr(gpa)
+            raw[ha : ha + chunk] = np.frombuffer(data[pos : pos + chunk], np.uint8)
+            self.hv.memory.dcache[ha // 4 : (ha + chunk + 3) // 4] = 0
+            self.hv.memory.dirty[ha // PAGE_SIZE] = 1
+            gpa += chunk
+            pos += chunk
+
+    def read_guest_word_at_pc(self, pc: int) -> int:
+        """The instruction word at the guest's pc (0 if it cannot be read)."""
+        try:
+            gpa = self.guest_physical(pc)
+        except ValueError:
+            return 0
+        data = self.read_guest(gpa & ~3, 4)
+        return int.from_bytes(data, "little") if data else 0
+
+    def guest_physical(self, va: int) -> int:
+        """Guest-physical address of guest-virtual ``va`` under the guest's page tables."""
+        st = self.cpu.st
+        if not st[ST_GCSR + CSR_STATUS] & ST_PG:
+            return va
+        from ..isa.arch import CSR_PTBR, PTE_R, PTE_V, PTE_W, PTE_X
+
+        def word(gpa: int) -> int:
+            data = self.read_guest(gpa, 4)
+            if data is None:
+                raise ValueError(f"page table at {gpa:#x} is outside guest RAM")
+            return int.from_bytes(data, "little")
+
+        pte = word((int(st[ST_GCSR + CSR_PTBR]) & 0xFFFFF000) + ((va >> 22) << 2))
+        if not pte & PTE_V:
+            raise ValueError(f"guest-virtual {va:#010x} is not mapped")
+        if pte & (PTE_R | PTE_W | PTE_X):
+            return (pte & 0xFFC00000) | (va & 0x3FFFFF)
+        pte = word((pte & 0xFFFFF000) + (((va >> 12) & 0x3FF) << 2))
+        if not pte & PTE_V:
+            raise ValueError(f"guest-virtual {va:#010x} is not mapped")
+        return (pte & 0xFFFFF000) | (va & 0xFFF)
+
+    def _copy_on_write(self, gfn: int) -> None:
+        """Give guest page ``gfn`` a private writable frame (copying it if it is shared)."""
+        mem = self.hv.memory
+        frame = int(self.p2m[gfn] >> P2M_SHIFT)
+        if mem.refs[frame] > 1:
+            (new,) = mem.alloc(1, f"copy-on-write for VM {self.name!r}").tolist()
+            mem.copy_frame(frame, new)
+            mem.release(np.array([frame]))
+            frame = new
+        self.p2m[gfn] = (frame << P2M_SHIFT) | P2M_V | P2M_W
+        self.cpu.flush_tlb()
+
+    def _copy_on_write_frame_index(self, frame: int) -> None:
+        for gfn in np.nonzero((self.p2m >> P2M_SHIFT) == frame)[0].tolist():
+            self._copy_on_write(gfn)
+
+    def console_write(self, data: bytes) -> None:
+        """Append bytes to the console output (a paravirtual console write)."""
+        self.console.drain()
+        self.console._kept += data
+
+    # ---- running -------------------------------------------------------------------------
+    @property
+    def runnable(self) -> bool:
+        """Running and not waiting for an interrupt."""
+        return self.state == "running" and (self.wake_at is None or self.wake_at <= self.hv.clock)
+
+    def _idle(self) -> None:
+        """The guest waits for an interrupt: sleep until its timer, or until input arrives."""
+        st = self.cpu.st
+        now = int(st[ST_GCSR + CSR_CYCLE])
+        if cpu.pending_irqs(st, ST_GCSR, now) & int(st[ST_GCSR + 7]):
+            self.wake_at = None
+            return
+        if exits.timer_armed(st):
+            deadline = int(st[ST_GCSR + 9])
+            self.wake_at = self.clock_offset + max(deadline, now)
+        else:
+            self.wake_at = NEVER
+
+    def _guest_stopped(self, reason: str, code: int | None) -> None:
+        self.state = "stopped"
+        self.stop_reason = reason
+        self.exit_code = code
+        self.message = f"the guest stopped ({reason}" + (
+            f", exit code {code})" if code is not None else ")"
+        )
+
+    def _guest_reboot(self) -> None:
+        self._power_on()
+        self.state = "running"
+        self.clock_offset = self.hv.clock
+
+    def _crash(self, message: str) -> None:
+        self.state = "stopped"
+        self.stop_reason = "fault"
+        self.message = message
+
+    def run_slice(self, max_cycles: int) -> int:
+        """Run this VM's vCPU for up to ``max_cycles`` host cycles; returns the cycles used."""
+        if self.exits_path == "jit":
+            from .fastpath import run_slice_jit
+
+            return run_slice_jit(self, max_cycles)
+        return self._run_slice_python(max_cycles)
+
+    def _run_slice_python(self, max_cycles: int) -> int:
+        hv = self.hv
+        st = self.cpu.st
+        st[ST_GCSR + CSR_CYCLE] = hv.clock - self.clock_offset
+        used = 0
+        self.stats.slices += 1
+        t_slice = time.perf_counter()
+        while used < max_cycles and self.runnable:
+            start_cyc = int(st[ST_GCSR + CSR_CYCLE])
+            start_ins = int(st[ST_GCSR + 13])
+            reason = int(
+                cpu.run(
+                    self.cpu.regs,
+                    st,
+                    hv.memory.mem,
+                    hv.memory.dcache,
+                    self.p2m,
+                    hv.memory.dirty,
+                    self.console.out_buffer,
+                    self.console.in_buffer,
+                    self.disk_data(),
+                    1 << 62,
+                    max_cycles - used,
+                )
+            )
+            ran = int(st[ST_GCSR + CSR_CYCLE]) - start_cyc
+            self.stats.instructions += int(st[ST_GCSR + 13]) - start_ins
+            self.stats.guest_cycles += ran
+            used += ran
+            if reason == EXIT_BUDGET:
+                break
+            t0 = time.perf_counter()
+            cost = self._handle_exit(reason)
+            if cost:
+                cost += hv.costs.userspace
+            st[ST_GCSR + CSR_CYCLE] += cost
+            used += cost
+            self.stats.hypervisor_cycles += cost
+            self._account(reason, cost, time.perf_counter() - t0)
+        self.console.drain()
+        self.stats.host_seconds += time.perf_counter() - t_slice
+        return used
+
+    def _account(self, reason: int, cycles: int, seconds: float) -> None:
+        name = EXIT_NAMES.get(reason, str(reason))
+        stat = self.stats.exits.get(name)
+        if stat is None:
+            stat = self.stats.exits[name] = ExitStat()
+        stat.count += 1
+        stat.cycles += cycles
+        stat.host_seconds += seconds
+
+    def _handle_exit(self, reason: int) -> int:
+        """Dispatch one exit to its Python handler; returns its modelled cost in cycles."""
+        st = self.cpu.st
+        if reason == EXIT_CONSOLE:
+            self.console.drain()
+            return 0
+        if reason == EXIT_PRIV:
+            return exits.handle_priv(self)
+        if reason == EXIT_GUEST_TRAP:
+            return exits.handle_guest_trap(self)
+        if reason == EXIT_HCALL:
+            return exits.handle_hcall(self)
+        if reason == EXIT_MMIO:
+            return exits.handle_mmio(self)
+        if reason == EXIT_NPF:
+            return exits.handle_npf(self)
+        if reason == EXIT_IDLE:
+            return exits.handle_idle(self)
+        if reason == EXIT_TRANSLATE:
+            translate_page(self.hv.memory.mem, self.hv.memory.dcache, st, int(st[ST_EXIT + 2]))
+            self.stats.translated_pages = getattr(self.stats, "translated_pages", 0) + 1
+            return self.hv.costs.translate_page
+        if reason == EXIT_BT:
+            return exits.handle_bt(self)
+        if reason == EXIT_HALT:
+            self._guest_stopped("halt", int(st[ST_EXIT + 2]))
+            return self.hv.costs.vmexit
+        if reason == EXIT_POWEROFF:
+            self._guest_stopped("poweroff", int(st[ST_EXIT + 2]))
+            return self.hv.costs.vmexit
+        if reason == EXIT_REBOOT:
+            self._guest_reboot()
+            return self.hv.costs.vmexit
+        if reason == EXIT_FAULT:
+            cause, tval = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
+            self._crash(
+                f"unhandled guest {CAUSE_NAMES.get(cause, hex(cause))} (tval {tval:#010x}) at "
+                f"pc {int(st[ST_PC]):#010x}: the guest has no trap vector"
+            )
+            return self.hv.costs.vmexit
+        if reason == EXIT_BREAKPOINT:
+            return 0
+        raise AssertionError(f"unknown exit reason {reason}")
+
+    # ---- encapsulation: snapshots, clones, export (vmlab/hypervisor/snapshot.py, export.py) ---
+    def snapshot(self, name: str, incremental: bool = True) -> Snapshot:
+        """Record the VM's whole state as a named snapshot. Legal when: created, paused, stopped."""
+        from .snapshot import take_snapshot
+
+        return take_snapshot(self, name, incremental)
+
+    def restore(self, snap: Snapshot) -> None:
+        """Return to a snapshot's state (same output from there on). Legal unless deleted."""
+        from .snapshot import restore_snapshot
+
+        restore_snapshot(self, snap)
+
+    def clone(self, name: str, linked: bool = True) -> VM:
+        """A new VM with this one's state; linked clones share memory copy-on-write."""
+        from .snapshot import clone_vm
+
+        return clone_vm(self, name, linked)
+
+    def export(self, path: str | os.PathLike[str]) -> None:
+        """Write the VM to one portable file (atomically). Legal when: created, paused, stopped."""
+        from .export import export_vm
+
+        export_vm(self, path)
+
+    # ---- inspection ----------------------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        """The vCPU's program counter."""
+        return int(self.cpu.st[ST_PC])
+
+    @property
+    def guest_cycles(self) -> int:
+        """The guest's own cycle counter."""
+        return int(self.cpu.st[ST_GCSR + CSR_CYCLE])
+
+    @property
+    def memory_used(self) -> int:
+        """Bytes of host memory this VM holds privately (shared frames counted by share)."""
+        refs = self.hv.memory.refs[self.frames]
+        return round(float(np.sum(1.0 / refs)) * PAGE_SIZE)
+
+    def __repr__(self) -> str:
+        return (
+            f"<VM {self.name!r} {self.mode} {format_size(self.memory_size)} {self.state} "
+            f"pc={self.pc:#010x} instructions={self.stats.instructions}>"
+        )
