@@ -6,8 +6,8 @@ import pytest
 
 from vmlab import Hypervisor, Machine, VMStateError, images
 from vmlab.core.layout import STAT_TLB_MISSES
-from vmlab.isa.arch import WALK_CYCLES
 from vmlab.hypervisor import MODES, HostMemoryError
+from vmlab.isa.arch import WALK_CYCLES
 
 
 @pytest.fixture
