@@ -192,7 +192,10 @@ def handle_hcall(vm: VM) -> int:
         vm._guest_stopped("poweroff", int(regs[A1]))
         return cost
     if num == hc.HC_CONSOLE_WRITE:
-        data = vm.read_guest(int(regs[A1]), int(regs[A2]))
+        if vm.hv.UNSAFE_unchecked_hypercall_buffers:  # the planted bug: no bounds check
+            data = vm.read_host_unchecked(int(regs[A1]), int(regs[A2]))
+        else:
+            data = vm.read_guest(int(regs[A1]), int(regs[A2]))
         if data is None:
             regs[A0] = hc.E_BADARG & M32
         else:

@@ -56,13 +56,22 @@ class Hypervisor:
         cpus: int = 1,
         costs: CostModel | None = None,
         slice_cycles: int = SLICE_CYCLES,
+        UNSAFE_unchecked_hypercall_buffers: bool = False,
     ) -> None:
+        """Create an empty host.
+
+        ``UNSAFE_unchecked_hypercall_buffers`` is a deliberately planted hypervisor bug for the
+        security lab: the console-write hypercall then trusts the guest's buffer address without
+        checking it against the VM's memory, so a malicious guest can read its neighbours' memory
+        ("if the hypervisor is compromised, all VMs may be at risk"). Never turn it on otherwise.
+        """
         if cpus != 1:
             raise ValueError("this host model has one CPU (cpus=1); more are not modelled yet")
         self.memory = HostMemory(parse_size(host_memory, "host_memory"))
         self.cpus = cpus
         self.costs = costs or CostModel()
         self.slice_cycles = int(slice_cycles)
+        self.UNSAFE_unchecked_hypercall_buffers = bool(UNSAFE_unchecked_hypercall_buffers)
         self.clock = 0  # host cycles since the hypervisor started
         self.idle_cycles = 0  # host cycles with no VM to run
         self._vms: dict[str, VM] = {}

@@ -271,6 +271,19 @@ class VM:
             n -= chunk
         return bytes(out)
 
+    def read_host_unchecked(self, gpa: int, n: int) -> bytes | None:
+        """UNSAFE: bytes at "this VM's first frame + gpa" in host memory, not limited to the VM.
+
+        This is the planted bug behind ``Hypervisor(UNSAFE_unchecked_hypercall_buffers=True)``:
+        it assumes guest memory is one contiguous run of host frames and never checks ``gpa``
+        against the VM's size, so a large ``gpa`` reads whatever lies beyond (other VMs' RAM).
+        """
+        start = int(self.p2m[0] >> P2M_SHIFT) * PAGE_SIZE + gpa
+        n = max(0, min(n, 1 << 16))
+        if gpa < 0 or start + n > self.hv.memory.size:
+            return None
+        return self.hv.memory.mem.view(np.uint8)[start : start + n].tobytes()
+
     def write_guest(self, gpa: int, data: bytes) -> None:
         """Write guest-physical memory from the host side (copy-on-write pages are copied)."""
         if gpa < 0 or gpa + len(data) > self.memory_size:
