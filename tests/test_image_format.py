@@ -70,7 +70,7 @@ def test_serialisation_is_deterministic():
 def test_header_starts_with_magic_and_version():
     data = sample().to_bytes()
     assert data[:8] == MAGIC == b"VL32IMG\0"
-    assert struct.unpack_from("<H", data, 8)[0] == FORMAT_VERSION == 1
+    assert struct.unpack_from("<H", data, 8)[0] == FORMAT_VERSION == 2
 
 
 def test_save_replaces_an_existing_file_and_leaves_no_temporary(tmp_path: Path):
@@ -117,7 +117,10 @@ def test_future_version(tmp_path: Path):
     data = bytearray(sample().to_bytes())
     struct.pack_into("<H", data, 8, FORMAT_VERSION + 1)
     message = load_error(tmp_path, bytes(data))
-    assert "image format version 2 is newer than this vmlab supports (version 1)" in message
+    assert (
+        f"image format version {FORMAT_VERSION + 1} is newer than this vmlab supports "
+        f"(version {FORMAT_VERSION})"
+    ) in message
 
 
 def test_version_zero_is_unsupported(tmp_path: Path):
@@ -170,7 +173,7 @@ def test_unexplained_bytes_before_the_checksum(tmp_path: Path):
 
 def test_symbol_name_that_is_not_utf8(tmp_path: Path):
     data = bytearray(Image([], symbols={"ab": 1}).to_bytes())
-    data[HEADER_SIZE + 10 : HEADER_SIZE + 12] = b"\xff\xfe"
+    data[HEADER_SIZE + 11 : HEADER_SIZE + 13] = b"\xff\xfe"  # value (8), kind (1), length (2)
     assert "symbol 0 name is not UTF-8" in load_error(tmp_path, reseal(bytes(data)))
 
 
@@ -226,3 +229,25 @@ def test_symbol_lookup_suggests_close_names():
 
 def test_size_counts_every_segment_byte():
     assert Image([Segment(0, b"ab"), Segment(8, b"cde")]).size == 5
+
+
+def test_constants_are_kept_apart_from_labels():
+    img = Image(
+        [Segment(0x1000, b"\0" * 8)],
+        symbols={"start": 0x1000, "SIZE": 0x1000},
+        constants=frozenset({"SIZE"}),
+    )
+    back = Image.from_bytes(img.to_bytes())
+    assert back.constants == {"SIZE"} and back.labels == {"start": 0x1000}
+
+
+def test_version_1_files_are_still_read_with_every_symbol_a_label(tmp_path: Path):
+    body = struct.pack("<II", 0x1000, 4) + b"\x5a\0\0\0" + struct.pack("<qH", 0x1000, 5) + b"start"
+    total = HEADER_SIZE + len(body) + 4
+    header = struct.pack("<8sHHIIIIII", MAGIC, 1, 0, total, 0x1000, 1, 1, 0, 0)
+    data = header + body
+    path = tmp_path / "old.img"
+    path.write_bytes(data + struct.pack("<I", zlib.crc32(data)))
+    img = Image.load(path)
+    assert img.labels == {"start": 0x1000} and img.constants == frozenset()
+    assert img.word_at(0x1000) == 0x5A

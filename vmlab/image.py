@@ -1,10 +1,10 @@
 """A loadable VL32 program image (segments, entry point, symbols, source map) and its file format.
 
-File format (``.img``), all integers little-endian, version 1::
+File format (``.img``), all integers little-endian, version 2 (version 1 is still read)::
 
     offset  size  field
     0       8     magic  b"VL32IMG\\0"
-    8       2     version (u16) = 1
+    8       2     version (u16) = 2
     10      2     flags (u16) = 0
     12      4     total file length in bytes, checksum included (u32)
     16      4     entry point (u32)
@@ -13,7 +13,9 @@ File format (``.img``), all integers little-endian, version 1::
     28      4     number of source files F (u32)
     32      4     number of source-map entries M (u32)
     36            S segments:      addr (u32), length (u32), then `length` bytes of data
-                  Y symbols:       value (i64), name length (u16), UTF-8 name
+                  Y symbols:       value (i64), kind (u8: 0 label, 1 constant; absent in
+                                   version 1, where every symbol counts as a label),
+                                   name length (u16), UTF-8 name
                   F source files:  name length (u16), UTF-8 name
                   M map entries:   addr (u32), file index (u32), line (u32)
     end-4   4     CRC-32 (zlib.crc32) of every byte before it (u32)
@@ -42,10 +44,11 @@ from pathlib import Path
 __all__ = ["FORMAT_VERSION", "MAGIC", "Image", "ImageFormatError", "Segment"]
 
 MAGIC = b"VL32IMG\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER = struct.Struct("<8sHHIIIIII")
 _SEGMENT = struct.Struct("<II")
-_SYMBOL = struct.Struct("<qH")
+_SYMBOL_V1 = struct.Struct("<qH")
+_SYMBOL = struct.Struct("<qBH")
 _NAME = struct.Struct("<H")
 _MAPENTRY = struct.Struct("<III")
 _CRC = struct.Struct("<I")
@@ -96,6 +99,7 @@ class Image:
     entry: int = 0
     symbols: dict[str, int] = field(default_factory=dict)
     source_map: dict[int, tuple[str, int]] = field(default_factory=dict)
+    constants: frozenset[str] = frozenset()  # symbols that are values (.equ), not addresses
 
     def __post_init__(self) -> None:
         """Normalise the segments (sorted tuple) and validate the entry point."""
@@ -104,6 +108,7 @@ class Image:
             raise ValueError(f"entry point {self.entry:#x} is outside the 32-bit address space")
         self.symbols = dict(self.symbols)
         self.source_map = dict(self.source_map)
+        self.constants = frozenset(self.constants) & frozenset(self.symbols)
 
     # --- queries -------------------------------------------------------------------------
     def word_at(self, addr: int) -> int:
@@ -124,6 +129,11 @@ class Image:
             raise KeyError(f"no symbol {name!r} in the image{hint}") from None
 
     @property
+    def labels(self) -> dict[str, int]:
+        """The symbols that name addresses (labels), without ``.equ`` constants."""
+        return {k: v for k, v in self.symbols.items() if k not in self.constants}
+
+    @property
     def size(self) -> int:
         """Total number of bytes in all segments."""
         return sum(len(s.data) for s in self.segments)
@@ -140,7 +150,7 @@ class Image:
             if not -(1 << 63) <= value < 1 << 63:
                 raise ValueError(f"symbol {name!r} = {value} does not fit in 64 bits")
             raw = name.encode()
-            body += _SYMBOL.pack(value, len(raw)) + raw
+            body += _SYMBOL.pack(value, 1 if name in self.constants else 0, len(raw)) + raw
         for f in files:
             raw = f.encode()
             body += _NAME.pack(len(raw)) + raw
@@ -232,7 +242,7 @@ def _parse(data: bytes, source: str) -> Image:
             f"{source}: image format version {version} is newer than this vmlab supports "
             f"(version {FORMAT_VERSION}); upgrade vmlab"
         )
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise ImageFormatError(f"{source}: unsupported image format version {version}")
     if len(data) < total:
         raise ImageFormatError(f"{source}: truncated image: {len(data)} of {total} bytes present")
@@ -256,11 +266,20 @@ def _parse(data: bytes, source: str) -> Image:
             )
         segments.append(Segment(addr, r.take(length, f"segment {i} data")))
     symbols: dict[str, int] = {}
+    constants: set[str] = set()
     for i in range(nsym):
-        value, length = r.unpack(_SYMBOL, f"symbol {i}")
+        if version == 1:
+            value, length = r.unpack(_SYMBOL_V1, f"symbol {i}")
+            kind = 0
+        else:
+            value, kind, length = r.unpack(_SYMBOL, f"symbol {i}")
+            if kind > 1:
+                raise ImageFormatError(f"{source}: corrupt image: symbol {i} has kind {kind}")
         raw = r.take(length, f"symbol {i} name")
         try:
             symbols[raw.decode()] = value
+            if kind == 1:
+                constants.add(raw.decode())
         except UnicodeDecodeError:
             raise ImageFormatError(
                 f"{source}: corrupt image: symbol {i} name is not UTF-8"
@@ -280,6 +299,6 @@ def _parse(data: bytes, source: str) -> Image:
             f"{source}: corrupt image: {r.end - r.pos} unexplained bytes before the checksum"
         )
     try:
-        return Image(segments, entry, symbols, source_map)
+        return Image(segments, entry, symbols, source_map, frozenset(constants))
     except ValueError as exc:
         raise ImageFormatError(f"{source}: corrupt image: {exc}") from None

@@ -487,7 +487,7 @@ class Machine:
             return text
         extra = []
         best = None
-        for name, value in self.image.symbols.items():
+        for name, value in self.image.labels.items():
             if value <= addr and (best is None or value > best[1]):
                 best = (name, value)
         if best is not None and addr - best[1] < 0x10000:

@@ -1105,7 +1105,8 @@ def _assemble(
         order = asm.file_order
         asm.diagnostics.sort(key=lambda d: (order.get(d.file, len(order)), d.line, d.column))
         raise AssembleError(asm.diagnostics, asm.suppressed)
-    return Image(asm.segments(), entry, symbols, source_map)
+    constants = frozenset(n for n, v in asm.symbols.items() if not isinstance(v, _Label))
+    return Image(asm.segments(), entry, symbols, source_map, constants)
 
 
 def assemble(

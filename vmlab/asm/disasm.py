@@ -66,7 +66,7 @@ def disassemble(
     else:
         image = Image([Segment(addr or 0, bytes(image_or_bytes))])
     labels: dict[int, list[str]] = {}
-    for name, value in sorted(image.symbols.items()):
+    for name, value in sorted(image.labels.items()):
         labels.setdefault(value, []).append(name)
     segments = image.segments
     if addr is not None:
