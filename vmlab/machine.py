@@ -233,8 +233,11 @@ class Machine:
     def run(self, max_instructions: int | None = None, max_cycles: int | None = None) -> RunResult:
         """Run until the guest stops, a breakpoint, or a budget (``None`` = no limit) runs out.
 
-        Legal unless the machine has stopped (halt, power off, fault): then ``reset()`` first.
+        Legal once an image is loaded, unless the machine has stopped (halt, power off, fault):
+        then ``reset()`` first.
         """
+        if self.image is None:
+            raise MachineError("no program is loaded: call load(image) before run() or step()")
         if self._stopped is not None:
             raise MachineError(
                 f"machine is stopped ({self._stopped.reason}: {self._stopped.message}); "

@@ -49,8 +49,8 @@ CSR_TIMECMP = 9  # timer compare, low 32 bits: timer interrupt pends while cycle
 CSR_TIMECMPH = 10  # timer compare, high 32 bits
 CSR_CYCLE = 11  # modelled cycles, low 32 bits (read only)
 CSR_CYCLEH = 12  # modelled cycles, high 32 bits (read only)
-CSR_INSTRET = 13  # retired instructions, low 32 bits (read only)
-CSR_INSTRETH = 14  # retired instructions, high 32 bits (read only)
+CSR_INSTRET = 13  # instructions executed (including ones that trapped), low 32 bits
+CSR_INSTRETH = 14  # instructions executed, high 32 bits (read only)
 NUM_CSRS = 16  # size of a register bank (number 15 is reserved)
 
 CSR_NAMES: dict[int, str] = {
@@ -88,8 +88,8 @@ CSR_DOC: dict[int, str] = {
     CSR_TIMECMPH: "timer compare, high word",
     CSR_CYCLE: "modelled cycle counter, low word (read only)",
     CSR_CYCLEH: "modelled cycle counter, high word (read only)",
-    CSR_INSTRET: "retired instruction counter, low word (read only)",
-    CSR_INSTRETH: "retired instruction counter, high word (read only)",
+    CSR_INSTRET: "instructions executed (a trapping one counts), low word (read only)",
+    CSR_INSTRETH: "instructions executed, high word (read only)",
 }
 
 # status bits
