@@ -403,6 +403,32 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return runner.run_from_args(args)
 
 
+def _cmd_hv(args: argparse.Namespace) -> int:
+    """Run VMs together (vmlab.cli_hv)."""
+    from .cli_hv import cmd_hv
+
+    return _hypervisor_errors(cmd_hv, args)
+
+
+def _cmd_overhead(args: argparse.Namespace) -> int:
+    """Compare the techniques with bare metal (vmlab.cli_hv)."""
+    from .cli_hv import cmd_overhead
+
+    return _hypervisor_errors(cmd_overhead, args)
+
+
+def _hypervisor_errors(func: Callable[..., int], args: argparse.Namespace) -> int:
+    """Run a hypervisor command; bad specs, sizes and memory shortages become one-line errors."""
+    from .hypervisor import HostMemoryError, VMStateError
+
+    try:
+        return func(args, lambda spec, defines: load_program(spec, defines))
+    except (ValueError, TypeError, HostMemoryError, VMStateError) as exc:
+        if isinstance(exc, ImageFormatError):
+            raise
+        raise CliError(str(exc)) from None
+
+
 # ---- the parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``vmlab`` command."""
@@ -475,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     includes(p)
 
     command("images", _cmd_images, "list the built-in images")
+
+    from .cli_hv import add_commands
+
+    add_commands(command, defines, _cmd_hv, _cmd_overhead)
 
     from .bench.runner import add_arguments
 

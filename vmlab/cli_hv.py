@@ -1,0 +1,177 @@
+"""The ``vmlab hv`` and ``vmlab overhead`` commands: run VMs on a hypervisor from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from .hypervisor import MODES, VM, Hypervisor
+from .machine import Machine
+from .units import parse_size
+
+_VM_KEYS = {"mode", "memory", "shares", "limit", "reservation", "strict"}
+
+
+class SpecError(ValueError):
+    """A VM spec on the command line is malformed."""
+
+
+def parse_vm_spec(spec: str) -> tuple[str, str, dict[str, object]]:
+    """``NAME=IMAGE[,key=value...]`` -> (name, image, create_vm keyword arguments)."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise SpecError(f"VM spec {spec!r} is not NAME=IMAGE[,mode=...,memory=...,shares=...]")
+    image, *options = rest.split(",")
+    kwargs: dict[str, object] = {}
+    for opt in options:
+        key, sep, value = opt.partition("=")
+        if not sep or key not in _VM_KEYS:
+            raise SpecError(
+                f"VM spec {spec!r}: {opt!r} is not one of {', '.join(sorted(_VM_KEYS))}=VALUE"
+            )
+        try:
+            if key in ("shares",):
+                kwargs[key] = int(value)
+            elif key in ("limit", "reservation"):
+                kwargs[key] = float(value)
+            elif key == "strict":
+                if value not in ("0", "1", "yes", "no", "true", "false"):
+                    raise ValueError(value)
+                kwargs[key] = value in ("1", "yes", "true")
+            elif key == "memory":
+                kwargs[key] = parse_size(value, "memory")
+            else:
+                kwargs[key] = value
+        except ValueError:
+            raise SpecError(f"VM spec {spec!r}: bad value for {key}: {value!r}") from None
+    return name, image, kwargs
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    )
+
+
+def _exits_text(vm: VM) -> str:
+    return ", ".join(f"{k} {v.count:,}" for k, v in sorted(vm.stats.exits.items())) or "-"
+
+
+def cmd_hv(args: argparse.Namespace, load: Callable[[str, dict[str, int]], object]) -> int:
+    """Create the VMs given on the command line, run them together, print outputs and counters."""
+    from .cli import parse_defines
+
+    defines = parse_defines(args.define)
+    hv = Hypervisor(host_memory=args.host_memory)
+    for spec in args.vms:
+        name, image, kwargs = parse_vm_spec(spec)
+        kwargs.setdefault("memory", "4M")
+        vm = hv.create_vm(name, load(image, defines), exits=args.exits, **kwargs)
+        vm.start()
+    hv.run(cycles=args.cycles)
+    for vm in hv.vms:
+        print(f"== {vm.name} ({vm.mode}): {vm.state}" + (f", {vm.message}" if vm.message else ""))
+        out = vm.console.output
+        sys.stdout.write(out if out.endswith("\n") or not out else out + "\n")
+    elapsed = max(1, hv.clock)
+    rows = [
+        ["vm", "mode", "state", "instructions", "guest cycles", "hyp cycles", "cpu share", "exits"]
+    ]
+    for vm in hv.vms:
+        s = vm.stats
+        rows.append(
+            [
+                vm.name,
+                vm.mode,
+                vm.state,
+                f"{s.instructions:,}",
+                f"{s.guest_cycles:,}",
+                f"{s.hypervisor_cycles:,}",
+                f"{s.consumed_cycles / elapsed:.1%}",
+                _exits_text(vm),
+            ]
+        )
+    print(f"--- host: {hv.clock:,} cycles, idle {hv.idle_cycles:,} ---", file=sys.stderr)
+    print(_table(rows), file=sys.stderr)
+    return 0 if all(vm.state != "stopped" or vm.stop_reason != "fault" for vm in hv.vms) else 1
+
+
+def cmd_overhead(args: argparse.Namespace, load: Callable[[str, dict[str, int]], object]) -> int:
+    """Run one image on bare metal and in each mode; print the cost of each technique."""
+    from .cli import parse_defines
+
+    defines = parse_defines(args.define)
+    image = load(args.image, defines)
+    bare = Machine(memory=args.memory, strict=not args.no_strict)
+    bare.load(image)
+    base = bare.run(max_instructions=args.max_instructions)
+    rows = [["where", "result", "instructions", "cycles", "overhead", "exits"]]
+    rows.append(["bare metal", base.reason, f"{base.instructions:,}", f"{base.cycles:,}", "-", "-"])
+    for mode in args.modes or MODES:
+        if mode not in MODES:
+            raise SpecError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        hv = Hypervisor(host_memory=max(parse_size(args.memory) * 2, 16 << 20))
+        vm = hv.create_vm(
+            "vm", image, memory=args.memory, mode=mode, exits=args.exits, strict=not args.no_strict
+        )
+        vm.start()
+        hv.run(cycles=args.max_cycles)
+        used = vm.stats.consumed_cycles + vm.stats.idle_cycles
+        rows.append(
+            [
+                mode,
+                vm.stop_reason or vm.state,
+                f"{vm.stats.instructions:,}",
+                f"{used:,}",
+                f"{used / max(1, base.cycles) - 1:+.1%}",
+                _exits_text(vm),
+            ]
+        )
+    print(_table(rows))
+    return 0
+
+
+def add_commands(
+    command: Callable[..., argparse.ArgumentParser],
+    defines: Callable[[argparse.ArgumentParser], None],
+    hv_func: Callable[[argparse.Namespace], int],
+    overhead_func: Callable[[argparse.Namespace], int],
+) -> None:
+    """Register ``hv`` and ``overhead`` on the main parser (``command`` as in vmlab.cli)."""
+    from .cli import _count
+
+    p = command("hv", hv_func, "run several VMs together on one hypervisor")
+    p.add_argument("vms", nargs="+", metavar="NAME=IMAGE[,mode=M,memory=S,shares=N,...]")
+    p.add_argument(
+        "--cycles",
+        type=_count,
+        default=200_000_000,
+        metavar="N",
+        help="host cycles to run (default 200,000,000)",
+    )
+    p.add_argument("--host-memory", default="64M", help="host RAM (default 64M)")
+    p.add_argument(
+        "--exits",
+        choices=("python", "jit"),
+        default="python",
+        help="exit handlers: readable Python or the jitted fast path",
+    )
+    defines(p)
+    p = command(
+        "overhead", overhead_func, "measure each virtualization technique against bare metal"
+    )
+    p.add_argument("image", metavar="IMAGE|NAME")
+    p.add_argument("--modes", nargs="*", metavar="MODE", help=f"default: {' '.join(MODES)}")
+    p.add_argument("--memory", default="4M", help="guest RAM (default 4M)")
+    p.add_argument("--exits", choices=("python", "jit"), default="python")
+    p.add_argument(
+        "--no-strict", action="store_true", help="a machine whose csrr status does not trap"
+    )
+    p.add_argument("--max-instructions", type=_count, default=None, metavar="N")
+    p.add_argument("--max-cycles", type=_count, default=2_000_000_000, metavar="N")
+    defines(p)
