@@ -21,7 +21,11 @@
 #          process goes to the back of the ready queue (preemptive round robin),
 #        - an exception in user mode: the process is killed with a message, the others go on,
 #        - an exception in kernel mode: a kernel bug -> panic.
-#   5. When no process is ready but some sleep, the kernel idles in `wfi` until the next tick.
+#   5. When no process is ready but some sleep, the kernel idles in `wfi` until the next tick, and
+#      takes that tick's interrupt IN KERNEL MODE (a short window with interrupts on, hal_wait).
+#      The trap entry tells it apart from a trap from a process by reading status.PMODE -- the
+#      check that goes wrong on a machine that is not classically virtualizable (Popek and
+#      Goldberg: see hal.s and tests/test_popek_goldberg.py).
 #   6. When the last process has ended, print a summary, compare every outcome with the program
 #      table's expectation and power the machine off (exit code 0 = everything went as expected).
 #
@@ -50,8 +54,11 @@
 #   other                       -> -2 (ENOSYS)
 #
 # Privileged operations: every csr access, eret, wfi, tlbflush, halt and every device access is
-# in hal.s ("hardware abstraction layer") and nowhere else. A paravirtualized build (PV=1) will
-# swap that one file for one that asks the hypervisor instead (hypercalls).
+# in hal.s ("hardware abstraction layer") and nowhere else. The paravirtualized build (PV=1)
+# swaps that one file for hal_pv.s, which asks the hypervisor instead (hypercalls): it runs only
+# under vmlab's hypervisor in mode="paravirtual" (on bare metal its first `hcall` is an illegal
+# instruction and the machine stops with a fault), with far fewer exits than this kernel under
+# trap-and-emulate (tests/test_paravirtual.py).
 #
 # Output is deterministic: time is modelled cycles, so the same build prints the same schedule
 # every run (tests/test_minikernel.py compares it with images/minikernel.expected).
@@ -59,7 +66,7 @@
         .include "lib/vl32.s"
 
 # --- build options (assemble with defines={...} or `vmlab asm -D NAME=VALUE`) -------------------
-        .default PV, 0                  # 1: paravirtualized HAL (minikernel/hal_pv.s, not written yet)
+        .default PV, 0                  # 1: paravirtualized HAL (minikernel/hal_pv.s: hypercalls)
         .default QUANTUM, 50000         # cycles per timer tick = the scheduling time slice
         .default MEM_TOP, 0x00400000    # frames are allocated below this address (RAM superpage)
 
@@ -81,11 +88,11 @@
 # slots 1, 2, ... too, and every byte that write() copies from a user buffer would evict the
 # kernel's own code from the TLB and back (3 misses per byte). At 0x8000 they do not collide.
         .text
-        .org    KERNEL_BASE
-
 .if PV
         .include "minikernel/hal_pv.s"  # paravirtual HAL: hypercalls instead of privileged code
+                                        # (it puts a few words just below KERNEL_BASE first)
 .else
+        .org    KERNEL_BASE
         .include "minikernel/hal.s"     # native HAL: the real privileged instructions
 .endif
         .include "minikernel/boot.s"    # kmain: from reset to the first process

@@ -27,7 +27,8 @@ panicking:      .word   0               # 1 once a panic has started
 proc_table:     .space  NPROC * PCB_SIZE    # the process control blocks, pid = slot + 1
 
         .align  16
-kstack:         .space  KSTACK_SIZE     # the kernel stack (one: the kernel is never re-entered)
+kstack:         .space  KSTACK_SIZE     # the kernel stack (one: only the idle loop is ever
+                                        # interrupted, and the interrupt returns to it)
 kstack_top:
 
 kernel_end:                             # frames for page tables and processes start after this

@@ -9,7 +9,7 @@
 .equ UBASE,         0x00400000      # user image (code, then data) starts here: level-1 index 1
 .equ UEND,          0x00800000      # end of the user region: user pointers must lie below
 .equ USTACK_TOP,    0x00800000      # initial user sp; the stack page is the one just below
-.equ KSTACK_SIZE,   4096            # the one kernel stack (the kernel is never re-entered)
+.equ KSTACK_SIZE,   4096            # the one kernel stack (only the idle window is ever interrupted)
 
 # --- system call numbers (a0 at the `syscall`) ---------------------------------------------------
 .equ SYS_EXIT,      0
@@ -26,9 +26,13 @@
 .equ EINVAL,        -3              # a bad argument (e.g. write longer than WRITE_MAX)
 .equ WRITE_MAX,     4096            # longest write() the kernel accepts
 
-# --- interrupts ----------------------------------------------------------------------------------
+# --- interrupts and the kernel's status ------------------------------------------------------------
 .equ INTR_BIT,      0x80000000      # set in `cause` for an interrupt
 .equ IRQ_TIMER_BIT, 0x1             # the timer's bit in the ie/ip CSRs (line 0)
+# The kernel's `status` whenever it runs: kernel mode, paging on, interrupts OFF, and PMODE = user,
+# PIE = 1 ready for the next `eret` into a process. The only moment it differs is the idle window
+# (hal_wait), where IE is briefly set so that the pending timer interrupt is taken in kernel mode.
+.equ KSTATUS,       ST_MODE | ST_PG | ST_PIE
 
 # --- the process control block (PCB): one per process, in the process table (data.s) ---------------
 # The trap entry (hal.s) saves all 15 user registers here, so a process can be resumed later

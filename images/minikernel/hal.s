@@ -11,8 +11,14 @@
 #
 # The interface (what a replacement HAL, e.g. minikernel/hal_pv.s, must provide):
 #
-#   hal_trap_entry              the trap vector; jumps to trap_from_user(pcb, cause, tval) or to
+#   hal_trap_entry              the trap vector. From user mode: saves the user registers in the
+#                               current PCB and jumps to trap_from_user(pcb, cause, tval) (or to
+#                               trap_without_process(cause, pc, tval) if no process is current).
+#                               From kernel mode: an interrupt (only possible in hal_wait's idle
+#                               window) calls trap_from_kernel_irq(cause, pc) and returns to the
+#                               interrupted kernel code; an exception jumps to
 #                               kernel_fault(cause, pc, tval)
+#   hal_idle_window             (a label) where hal_wait takes its interrupt: the pc it is taken at
 #   hal_return_to_user(pcb)     restore the user registers from the PCB and return to user mode
 #   hal_init(vector)            set the trap vector
 #   hal_paging_on(l1)           load the first page table and turn paging on
@@ -21,9 +27,8 @@
 #   hal_read_cycle() -> a0:a1   the 64-bit cycle counter
 #   hal_read_instret() -> a0    retired instructions (low word)
 #   hal_timer_set(lo, hi)       the timer interrupt pends from cycle hi:lo on
-#   hal_timer_irq_on()          enable the timer interrupt
-#   hal_timer_pending() -> a0   1 if the timer interrupt is pending
-#   hal_wait()                  wait for an interrupt (idle)
+#   hal_timer_irq_on()          enable the timer interrupt line
+#   hal_wait()                  idle until the next interrupt and take it (in kernel mode)
 #   hal_putc(byte)              console output
 #   hal_poweroff(code)          power off with an exit code
 #   hal_halt(code)              stop the CPU (last resort)
@@ -39,18 +44,27 @@
 # general register still holding the interrupted code's values.
 #
 # The first question is: was the CPU in user mode or in the kernel? Only `status` knows (PMODE),
-# so we read it before doing anything that depends on the answer. (On a machine where a
-# deprivileged guest kernel can read `status` without trapping, this is exactly the check that
-# silently goes wrong under trap-and-emulate: the guest kernel sees the REAL PMODE.)
+# so we read it before doing anything that depends on the answer.
 #
 #   from user:   save the user registers into the current process's PCB, switch to the kernel
 #                stack and jump to trap_from_user(pcb, cause, tval) in trap.s.
-#   from kernel: the kernel itself faulted -- a kernel bug. Jump to kernel_fault (trap.s) which
-#                panics. (The kernel runs with interrupts off, so it never gets an interrupt.)
+#   from kernel: either the timer interrupt the idle loop is waiting for (hal_wait opens a short
+#                window with interrupts on, and the interrupt is taken there, in kernel mode), or
+#                the kernel itself faulted -- a kernel bug: kernel_fault (trap.s) panics.
+#
+# Popek and Goldberg: on a machine where a deprivileged guest kernel can read `status` without
+# trapping (vmlab's `strict=False`), `csrr t0, status` below does not trap under trap-and-emulate:
+# it returns the REAL status register, and for the guest kernel the real CPU is always in user
+# mode. Every trap then looks as if it came from user mode. For traps that really came from a
+# process that is the right answer by luck; for the idle tick it is wrong: the kernel treats its
+# own idle loop as a process, finds that no process is running, and panics
+# (trap_without_process). Binary translation and hardware assist do not have that problem, and
+# neither does a strict machine (there the read traps and the hypervisor answers with the guest's
+# virtual status). tests/test_popek_goldberg.py shows all four.
 # ==================================================================================================
 hal_trap_entry:
         csrw    scratch, t0             # park t0 in the scratch CSR: now we have one free register
-        csrr    t0, status
+        csrr    t0, status              # (the sensitive read: see above)
         andi    t0, t0, ST_PMODE        # PMODE: 1 = the trap came from kernel mode
         bnez    t0, hal_trap_entry.kernel
 
@@ -58,6 +72,7 @@ hal_trap_entry:
         # is mapped in every address space), so find the current PCB and save everything there.
         la      t0, current             # la is lui + addi: no memory access, t0 is all we use
         lw      t0, 0(t0)               # t0 = PCB of the process that was running
+        beqz    t0, hal_trap_entry.nobody   # none: this cannot be a trap from user mode
         sw      ra, PCB_RA(t0)
         sw      sp, PCB_SP(t0)
         sw      gp, PCB_GP(t0)
@@ -82,12 +97,54 @@ hal_trap_entry:
         la      sp, kstack_top          # one kernel stack, fresh on every trap: nothing on it
         j       trap_from_user          # (trap.s) never comes back here
 
+hal_trap_entry.nobody:
+        csrr    a0, cause               # "from user mode", but no process was running: the
+        csrr    a1, epc                 # status we read cannot be true. Report it and stop
+        csrr    a2, tval                # (trap.s) rather than save registers into nowhere.
+        la      sp, kstack_top
+        j       trap_without_process    # (trap.s) panics, never returns
+
 hal_trap_entry.kernel:
-        csrr    a0, cause               # a0 = cause
+        csrr    t0, cause
+        bltz    t0, hal_trap_entry.irq  # bit 31 set: an interrupt, taken in the idle window
+        csrr    a0, cause               # an exception in kernel mode: a0 = cause
         csrr    a1, epc                 # a1 = kernel pc that faulted
         csrr    a2, tval                # a2 = tval
         la      sp, kstack_top          # the kernel's stack may be what broke: start a fresh one
         j       kernel_fault            # (trap.s) panics, never returns
+
+        # --- an interrupt in kernel mode. Unlike a trap from user mode, we come BACK here: the
+        # interrupted kernel code (hal_wait) continues after the interrupt as if nothing happened.
+        # So everything a call may change is saved on the kernel stack (the stack the kernel was
+        # using: the idle loop's) and restored before `eret`. The handler runs with IE = 0 (the
+        # trap cleared it), so nothing can interrupt it, and epc stays valid until the `eret`.
+hal_trap_entry.irq:
+        addi    sp, sp, -40
+        sw      ra, 0(sp)
+        sw      a0, 4(sp)
+        sw      a1, 8(sp)
+        sw      a2, 12(sp)
+        sw      a3, 16(sp)
+        sw      t1, 20(sp)
+        sw      t2, 24(sp)
+        sw      t3, 28(sp)
+        csrr    t1, scratch             # the interrupted t0, parked at the entry
+        sw      t1, 32(sp)
+        mv      a0, t0                  # a0 = cause
+        csrr    a1, epc                 # a1 = where it was taken
+        call    trap_from_kernel_irq    # (trap.s) count the idle tick, wake sleepers
+        lw      ra, 0(sp)
+        lw      a0, 4(sp)
+        lw      a1, 8(sp)
+        lw      a2, 12(sp)
+        lw      a3, 16(sp)
+        lw      t1, 20(sp)
+        lw      t2, 24(sp)
+        lw      t3, 28(sp)
+        lw      t0, 32(sp)
+        addi    sp, sp, 40
+        eret                            # back to epc; MODE = PMODE (kernel), IE = PIE (1): hal_wait
+                                        # closes the window at once
 
 # ==================================================================================================
 # hal_return_to_user(a0 = pcb): resume the process whose registers are saved in the PCB.
@@ -126,12 +183,12 @@ hal_init:
         ret
 
 # hal_paging_on(a0 = physical address of a level-1 table): load it and turn paging on.
-# status = MODE (kernel) | PG, with IE = 0: the kernel always runs with interrupts off.
+# status = KSTATUS (defs.s): MODE (kernel) | PG, with IE = 0: the kernel runs with interrupts off.
 # PMODE = 0 (user) and PIE = 1 are set now for the first eret into a user process.
 # The code keeps running at the same addresses because the kernel is identity-mapped.
 hal_paging_on:
         csrw    ptbr, a0
-        li      t0, ST_MODE | ST_PG | ST_PIE
+        li      t0, KSTATUS
         csrw    status, t0
         ret
 
@@ -171,24 +228,33 @@ hal_timer_set:
         csrw    timecmph, a1
         ret
 
-# hal_timer_irq_on(): enable the timer interrupt line (it is taken only in user mode, where
-# status.IE is 1; in the kernel IE is 0 and the kernel polls with hal_timer_pending).
+# hal_timer_irq_on(): enable the timer interrupt line. It is taken in user mode (status.IE is 1
+# there) and in the idle window of hal_wait; the rest of the kernel runs with IE = 0.
 hal_timer_irq_on:
         li      t0, IRQ_TIMER_BIT
         csrw    ie, t0
         ret
 
-# hal_timer_pending() -> a0 = 1 if the timer interrupt is pending, else 0.
-hal_timer_pending:
-        csrr    a0, ip
-        andi    a0, a0, IRQ_TIMER_BIT
-        ret
-
-# hal_wait(): wait for an interrupt. Returns as soon as an enabled interrupt is pending (even
-# though status.IE is 0 in the kernel, so nothing is taken: the caller checks what happened).
-# The machine skips the idle time to the timer deadline.
+# hal_wait(): idle until the next interrupt, and take it here, in kernel mode.
+#
+#   1. `wfi` with IE still 0: the CPU sleeps until an enabled interrupt is pending (the machine
+#      skips the idle time to the timer deadline). Nothing is taken yet.
+#   2. Open the window: status = KSTATUS | IE. The pending interrupt is taken at once, before the
+#      next instruction (epc = hal_idle_window, PMODE = kernel); the trap entry sees PMODE =
+#      kernel, lets trap_from_kernel_irq count the tick and wake sleepers, and erets back here.
+#   3. Close it: status = KSTATUS again (IE = 0, and PMODE = user, PIE = 1 for the next eret into
+#      a process: the interrupt left PMODE = kernel behind).
+#
+# Why wait first and enable afterwards, not the other way round: with IE on during the whole
+# wait, a tick arriving just before the `wfi` would be taken there, and the `wfi` would then sleep
+# through a whole quantum although that tick may have woken a process (a "lost wake-up").
 hal_wait:
         wfi
+        li      t0, KSTATUS | ST_IE
+        csrw    status, t0              # interrupts on: the pending one is taken right here
+hal_idle_window:
+        li      t0, KSTATUS
+        csrw    status, t0              # interrupts off again
         ret
 
 # hal_putc(a0 = byte): send one byte to the console (a word store to the TX register).

@@ -9,9 +9,10 @@
 # moves the ones whose time has come to the ready queue (before the preempted process, so a
 # process that slept gets the CPU soon after it wakes up).
 #
-# The kernel is never interrupted (it always runs with status.IE = 0) and keeps nothing on its
-# stack between two traps: everything that lasts is in the process table and the variables in
-# data.s. That is why there is a single kernel stack, and why "switching to another process"
+# The kernel runs with interrupts off (status.IE = 0) except in one place: the idle loop, which
+# opens a short window for the timer interrupt it waits for (hal_wait in hal.s). It keeps nothing
+# on its stack between two traps: everything that lasts is in the process table and the variables
+# in data.s. That is why there is a single kernel stack, and why "switching to another process"
 # is nothing more than returning to user mode with a different PCB (see run).
 
         .text
@@ -147,12 +148,7 @@ schedule:
         # --- idle: every live process is asleep
         la      t0, current
         sw      zero, 0(t0)             # nobody is running
-        call    hal_wait                # wfi: the machine skips ahead to the next timer deadline
-        call    hal_timer_pending
-        beqz    a0, schedule            # woken by something else: look again
-        la      t0, idle_ticks
-        lw      t1, 0(t0)
-        addi    t1, t1, 1
-        sw      t1, 0(t0)
-        call    tick                    # the tick wakes sleepers up
-        j       schedule
+        call    hal_wait                # sleep to the next tick and take its interrupt, in kernel
+                                        # mode: trap_from_kernel_irq (trap.s) counts it as an idle
+                                        # tick and wakes the sleepers whose time has come
+        j       schedule                # look at the ready queue again

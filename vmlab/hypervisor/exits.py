@@ -30,10 +30,12 @@ from ..isa.arch import (
     A0,
     A1,
     A2,
+    A3,
     CAUSE_ACCESS_FAULT,
     CAUSE_ILLEGAL,
     CAUSE_NAMES,
     CAUSE_PRIVILEGED,
+    CSR_CAUSE,
     CSR_CYCLE,
     CSR_EPC,
     CSR_IE,
@@ -41,6 +43,7 @@ from ..isa.arch import (
     CSR_NAMES,
     CSR_STATUS,
     CSR_TIMECMP,
+    CSR_TVAL,
     IRQ_TIMER,
     PAGE_SIZE,
     ST_IE,
@@ -120,6 +123,7 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
         st[G + CSR_INSTRET] += 1
         st[G + CSR_CYCLE] += int(CYCLES[word & 0xFF])
         vm.stats.instructions += 1
+        vm.stats.guest_cycles += int(CYCLES[word & 0xFF])  # the host clock follows (hv.run)
         st[ST_PC] = int(st[G + CSR_EPC])
         return cost
     elif name == "wfi":
@@ -158,11 +162,24 @@ def handle_bt(vm: VM) -> int:
 
 
 def handle_hcall(vm: VM) -> int:
-    """EXIT_HCALL: a paravirtual request (number in a0, arguments in a1..a3, result in a0)."""
+    """EXIT_HCALL: a paravirtual request (number in a0, arguments in a1..a3, result in a0).
+
+    The calls and their arguments are documented in ``hypercalls.py``. Every call costs one
+    ``costs.hcall`` (plus the userspace trip on this path), however much it does: that is why a
+    paravirtual guest batches.
+
+    Only the guest *kernel* may make hypercalls: they are its privileged operations. An ``hcall``
+    from the guest's user mode is what it is on bare metal, an illegal instruction, reflected into
+    the guest kernel (which kills the process); otherwise any process of a paravirtual guest could
+    power the VM off or rewrite its kernel's trap vector and page tables.
+    """
     regs = vm.cpu.regs
+    st = vm.cpu.st
     num = int(regs[A0])
     word = OPCODE["hcall"]
     cost = vm.hv.costs.hcall
+    if not st[G + CSR_STATUS] & ST_MODE:
+        return cost + reflect(vm, CAUSE_ILLEGAL, word)
     vm.stats.hypercalls[hc.NAMES.get(num, str(num))] = (
         vm.stats.hypercalls.get(hc.NAMES.get(num, str(num)), 0) + 1
     )
@@ -174,13 +191,30 @@ def handle_hcall(vm: VM) -> int:
             if triple is None:
                 break
             call, a, b = np.frombuffer(triple, dtype="<u4").tolist()
-            if _simple_call(vm, call, a, b) is None:
+            result = _simple_call(vm, call, a, b)
+            if result is None or result < 0:  # not batchable, or failed: stop here
                 break
             done += 1
         regs[A0] = done
         retire(vm, word)
         return cost
     if num == hc.HC_ERET:
+        return emulate_privileged(vm, OPCODE["eret"], cost)
+    if num == hc.HC_TRAP_INFO:  # the guest's trap CSRs, as the trap left them
+        regs[A0] = int(st[G + CSR_CAUSE]) & M32
+        regs[A1] = int(st[G + CSR_EPC]) & M32
+        regs[A2] = int(st[G + CSR_TVAL]) & M32
+        regs[A3] = int(st[G + CSR_STATUS]) & M32
+        retire(vm, word)
+        return cost
+    if num == hc.HC_ERET_REGS:  # eret to a2, loading a0..a3 from the 4 words at a1
+        frame = vm.read_guest(int(regs[A1]), 16)
+        if frame is None:
+            regs[A0] = hc.E_BADARG & M32
+            retire(vm, word)
+            return cost
+        cpu.write_csr(st, G, CSR_EPC, int(regs[A2]))
+        regs[A0 : A3 + 1] = np.frombuffer(frame, dtype="<u4")
         return emulate_privileged(vm, OPCODE["eret"], cost)
     if num == hc.HC_IDLE:
         retire(vm, word)
