@@ -21,14 +21,22 @@ from numba.core import config
 F = TypeVar("F", bound=Callable[..., Any])
 
 _PACKAGE = Path(__file__).resolve().parent
-_KERNEL_SOURCES = ("core", "devices", "isa")
+# globs, relative to the package, of every source a kernel is built from (the hypervisor's jitted
+# exit path inlines the binary translator and the hypercall numbers)
+_KERNEL_SOURCES = (
+    "core/*.py",
+    "devices/*.py",
+    "isa/*.py",
+    "hypervisor/bt.py",
+    "hypervisor/hypercalls.py",
+)
 
 
 def _source_hash() -> str:
     """Hash of every Python source the jitted kernels may be built from."""
     digest = hashlib.sha256(numba.__version__.encode())
-    for folder in _KERNEL_SOURCES:
-        for path in sorted((_PACKAGE / folder).glob("*.py")):
+    for pattern in _KERNEL_SOURCES:
+        for path in sorted(_PACKAGE.glob(pattern)):
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

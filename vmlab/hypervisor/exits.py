@@ -62,14 +62,19 @@ M32 = 0xFFFFFFFF
 G = ST_GCSR  # the guest's (shadow) control-register bank
 
 
-def retire(vm: VM, word: int) -> None:
-    """Count an instruction the hypervisor executed on the guest's behalf, and step past it."""
+def count(vm: VM, word: int) -> None:
+    """Count an instruction the hypervisor executed (or that trapped) on the guest's behalf."""
     st = vm.cpu.st
     st[G + CSR_INSTRET] += 1
     st[G + CSR_CYCLE] += int(CYCLES[word & 0xFF])
-    st[ST_PC] = (int(st[ST_PC]) + 4) & M32
     vm.stats.instructions += 1
     vm.stats.guest_cycles += int(CYCLES[word & 0xFF])
+
+
+def retire(vm: VM, word: int) -> None:
+    """Count an instruction the hypervisor executed on the guest's behalf, and step past it."""
+    count(vm, word)
+    vm.cpu.st[ST_PC] = (int(vm.cpu.st[ST_PC]) + 4) & M32
 
 
 def reflect(vm: VM, cause: int, tval: int) -> int:
@@ -103,7 +108,9 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
     name = d.name
     cyc = int(st[G + CSR_CYCLE])
     if name == "csrr":
-        regs[d.rd] = cpu.read_csr(st, G, d.imm, cyc, 0)
+        value = cpu.read_csr(st, G, d.imm, cyc, 0)
+        if d.rd:  # r0 stays zero
+            regs[d.rd] = value
     elif name in ("csrw", "csrrw", "csrs", "csrc"):
         old = cpu.read_csr(st, G, d.imm, cyc, 0)
         value = int(regs[d.rs1]) if d.rs1 else 0
@@ -305,12 +312,14 @@ def handle_mmio(vm: VM) -> int:
                 vm._guest_reboot()
             return cost
         if r < 0:
+            count(vm, word)  # a trapping instruction counts, as in the core
             return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
         st[G + CSR_CYCLE] += r
         vm.stats.guest_cycles += r
     else:
         v = cpu.mmio_read(st, G, gpa, cyc, vm.console.in_buffer, vm.disk_data())
         if v < 0:
+            count(vm, word)  # a trapping instruction counts, as in the core
             return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
         if value:
             regs[value] = v & M32
