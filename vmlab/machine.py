@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -68,6 +69,9 @@ from .isa.arch import (
     ST_PG,
 )
 from .units import format_size, parse_size
+
+if TYPE_CHECKING:
+    from .ui.debugger import Debugger
 
 SLICE = 20_000_000  # instructions per call into the core when no budget is given (Ctrl-C works)
 UNLIMITED = 1 << 62
@@ -563,6 +567,12 @@ class Machine:
         self._stopped = state["stopped"]
         self._breakpoint_stop = state.get("breakpoint_stop")
         self._sync_breakpoints()
+
+    def debugger(self, sources: dict[str, str] | str | None = None) -> Debugger:
+        """An interactive debugger widget (Jupyter); ``sources``: program text to show by file."""
+        from .ui.debugger import Debugger
+
+        return Debugger(self, sources=sources)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,239 @@
+"""Live Bokeh charts for notebooks: a widget bound to a ColumnDataSource, streamed and throttled.
+
+A :class:`LiveChart` *is* a ``jupyter_bokeh.BokehModel`` widget (put it in any ipywidgets
+layout). Add points with :meth:`LiveChart.push` or :meth:`LiveChart.extend` as often as you like:
+they are buffered and streamed into the chart's ``ColumnDataSource`` (``stream(...,
+rollover=N)``, so only the newest ``rollover`` points are kept) at most ``max_rate`` times per
+second; a point held back by the throttle is sent by a timer on the event loop, or by the next
+push, or by :meth:`LiveChart.flush`. Call these on the kernel's event-loop thread only (where
+widget callbacks and ``Runner`` listeners run).
+
+Bokeh's JavaScript must be loaded into the page before the first chart is shown, or the chart
+stays blank: :func:`setup_notebook` does that (with INLINE resources, so it works offline) and
+every chart calls it. Outside a Jupyter kernel it does nothing.
+
+>>> chart = line_chart("clock", ["mips"], title="guest speed", y_label="MIPS")
+>>> chart.push(clock=1.0, mips=250.0)
+True
+>>> chart.source.data["mips"]
+[250.0]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bokeh.models import ColumnDataSource
+from bokeh.plotting import figure
+from ipywidgets import DOMWidget
+from jupyter_bokeh import BokehModel
+
+__all__ = ["PALETTE", "LiveChart", "line_chart", "setup_notebook", "stacked_area_chart"]
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+KINDS = ("line", "stacked")
+
+_notebook_ready = False
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (where widgets can be displayed)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def setup_notebook(force: bool = False) -> bool:
+    """Load BokehJS into the notebook once per kernel (INLINE resources); False outside a kernel."""
+    global _notebook_ready
+    if not in_kernel():
+        return False
+    if _notebook_ready and not force:
+        return True
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
+
+    output_notebook(resources=INLINE, hide_banner=True)
+    _notebook_ready = True
+    return True
+
+
+class LiveChart(BokehModel):
+    """A live line or stacked-area chart: a BokehModel widget whose source is streamed, throttled.
+
+    Parameters
+    ----------
+    x : the name of the x column.
+    series : the names of the y columns, one line (or one stacked band) each.
+    kind : "line" or "stacked" (bands stacked in ``series`` order, first at the bottom).
+    labels : legend labels of the series (default: their names).
+    rollover : points kept in the chart (older ones scroll off).
+    max_rate : at most this many updates of the chart per second (0: no limit).
+    clock : the time source of the throttle (``time.monotonic``; tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        x: str,
+        series: Sequence[str],
+        *,
+        kind: str = "line",
+        title: str = "",
+        x_label: str = "",
+        y_label: str = "",
+        labels: Sequence[str] | None = None,
+        rollover: int = 2_000,
+        max_rate: float = 4.0,
+        height: int = 220,
+        width: int = 520,
+        y_start: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        series = list(series)
+        if kind not in KINDS:
+            raise ValueError(f"unknown chart kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if not series or x in series or len(set(series)) != len(series):
+            raise ValueError(f"need distinct series names other than the x column {x!r}")
+        labels = list(series if labels is None else labels)
+        if len(labels) != len(series):
+            raise ValueError(f"{len(labels)} labels for {len(series)} series")
+        if rollover < 1 or max_rate < 0:
+            raise ValueError("rollover must be >= 1 and max_rate >= 0")
+        setup_notebook()
+        source = ColumnDataSource({name: [] for name in (x, *series)})
+        fig = figure(
+            title=title,
+            height=height,
+            width=width,
+            x_axis_label=x_label,
+            y_axis_label=y_label,
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            toolbar_location="right",
+        )
+        colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
+        if kind == "stacked":
+            fig.varea_stack(series, x=x, source=source, color=colors, legend_label=labels)
+        else:
+            for name, color, label in zip(series, colors, labels, strict=True):
+                fig.line(x, name, source=source, color=color, line_width=2, legend_label=label)
+                fig.scatter(x, name, source=source, color=color, size=4, legend_label=label)
+        legend = fig.legend[0]
+        legend.orientation = "horizontal"
+        legend.border_line_alpha = 0
+        legend.padding = legend.margin = 2
+        fig.add_layout(legend, "above")  # outside the plot: it never hides the data
+        if y_start is not None:
+            fig.y_range.start = y_start
+        self.x = x
+        self.series = tuple(series)
+        self.kind = kind
+        self.rollover = int(rollover)
+        self.max_rate = float(max_rate)
+        self.source = source
+        self.figure = fig
+        self.updates = 0  # times the source was streamed to
+        self._clock = clock
+        self._last_flush = float("-inf")
+        self._pending: dict[str, list[float]] = {name: [] for name in (x, *series)}
+        self._timer: asyncio.TimerHandle | None = None
+        super().__init__(fig, **kwargs)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The source's columns: x first, then the series."""
+        return (self.x, *self.series)
+
+    @property
+    def pending(self) -> int:
+        """Points buffered by the throttle, not yet in the chart."""
+        return len(self._pending[self.x])
+
+    def push(self, **point: float) -> bool:
+        """Add one point (a value for x and each series); True if the chart was updated now."""
+        return self.extend({name: [value] for name, value in point.items()})
+
+    def extend(self, data: Mapping[str, Sequence[float]]) -> bool:
+        """Add several points (equal-length columns); True if the chart was updated now."""
+        if set(data) != set(self.columns):
+            missing = sorted(set(self.columns) - set(data))
+            extra = sorted(set(data) - set(self.columns))
+            raise ValueError(
+                f"a point needs exactly the columns {', '.join(self.columns)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(extra)}" if extra else "")
+            )
+        lengths = {len(values) for values in data.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        for name in self.columns:
+            buf = self._pending[name]
+            buf.extend(float(v) for v in data[name])
+            if len(buf) > self.rollover:  # only the newest rollover points can be shown anyway
+                del buf[: len(buf) - self.rollover]
+        return self.flush(force=False) > 0
+
+    def flush(self, force: bool = True) -> int:
+        """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
+        n = self.pending
+        if n == 0:
+            return 0
+        now = self._clock()
+        wait = 0.0 if self.max_rate == 0 else self._last_flush + 1.0 / self.max_rate - now
+        if not force and wait > 0:
+            self._schedule(wait)
+            return 0
+        data, self._pending = self._pending, {name: [] for name in self.columns}
+        self.source.stream(data, rollover=self.rollover)
+        self._last_flush = now
+        self.updates += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return n
+
+    def _schedule(self, delay: float) -> None:
+        """Send held-back points later, from the event loop (if this thread runs one)."""
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a script): the next push or flush() sends them
+        self._timer = loop.call_later(delay, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        self.flush(force=True)
+
+    def clear(self) -> None:
+        """Remove every point, shown or pending."""
+        self._pending = {name: [] for name in self.columns}
+        self.source.data = {name: [] for name in self.columns}
+
+    def close(self) -> None:
+        """Close the widget (and forget a pending timer)."""
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._timer = None
+        if not hasattr(self, "_model"):  # __init__ failed before the figure was attached
+            DOMWidget.close(self)
+            return
+        super().close()
+
+
+def line_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChart:
+    """A live line chart widget (see :class:`LiveChart` for the options)."""
+    return LiveChart(x, series, kind="line", **kwargs)
+
+
+def stacked_area_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChart:
+    """A live stacked-area chart widget (see :class:`LiveChart` for the options)."""
+    return LiveChart(x, series, kind="stacked", **kwargs)
