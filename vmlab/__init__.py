@@ -1,6 +1,7 @@
 """vmlab: a Jupyter-first virtualization lab kit built on the VL32 machine."""
 
 from .asm import AssembleError, assemble, assemble_file
+from .compare import compare
 from .hypervisor import VM, CostModel, Hypervisor, VMStateError
 from .image import Image
 from .machine import Machine, MachineError, RunResult
@@ -20,4 +21,5 @@ __all__ = [
     "__version__",
     "assemble",
     "assemble_file",
+    "compare",
 ]

@@ -116,8 +116,12 @@ def cmd_overhead(args: argparse.Namespace, load: Callable[[str, dict[str, int]],
         if mode not in MODES:
             raise SpecError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         hv = Hypervisor(host_memory=max(parse_size(args.memory) * 2, 16 << 20))
+        guest = image
+        if mode == "paravirtual" and "PV" not in defines:
+            # a paravirtual guest is built to ask the hypervisor (images with a PV option)
+            guest = load(args.image, {**defines, "PV": 1})
         vm = hv.create_vm(
-            "vm", image, memory=args.memory, mode=mode, exits=args.exits, strict=not args.no_strict
+            "vm", guest, memory=args.memory, mode=mode, exits=args.exits, strict=not args.no_strict
         )
         vm.start()
         hv.run(cycles=args.max_cycles)

@@ -354,6 +354,7 @@ def run_benchmark(
         entry["jit_prefix_mips"] = jit["instructions"] / jit["seconds"] / 1e6
         entry["speedup_vs_python"] = entry["jit_prefix_mips"] / entry["python_mips"]
         report["workloads"][key] = entry
+    report["hypervisor"] = _hypervisor_section(settings, say)
     say("warm start")
     report["warm_start_seconds"] = _warm_start(settings.start_repeats)
     say("cold JIT compile (empty cache)")
@@ -374,7 +375,37 @@ def _targets_met(report: dict[str, Any]) -> dict[str, bool]:
                 entry["slowdown_vs_native"] <= TARGETS[_NATIVE_TARGET[key]]
             )
     met["warm_start_seconds"] = report["warm_start_seconds"] < TARGETS["warm_start_max_seconds"]
+    met.update(_hypervisor_met(report))
     return met
+
+
+# ---- the hypervisor section (vmlab/bench/hypervisor.py) -----------------------------------------
+def _hypervisor_section(settings: Settings, say: Callable[[str], None]) -> dict[str, Any]:
+    """The "hypervisor" part of the report: what virtualization costs (see bench/README.md)."""
+    from .hypervisor import run_hypervisor_benchmark
+
+    try:
+        return run_hypervisor_benchmark(settings.is_quick, say)
+    except RuntimeError as exc:
+        raise BenchError(f"hypervisor benchmark: {exc}") from exc
+
+
+def _hypervisor_met(report: dict[str, Any]) -> dict[str, bool]:
+    """The hypervisor targets met (none if the report has no hypervisor section)."""
+    if "hypervisor" not in report:
+        return {}
+    from .hypervisor import hypervisor_targets_met
+
+    return hypervisor_targets_met(report["hypervisor"])
+
+
+def _hypervisor_lines(report: dict[str, Any]) -> list[str]:
+    """The hypervisor section of the printed report (nothing if the report has none)."""
+    if "hypervisor" not in report:
+        return []
+    from .hypervisor import format_hypervisor
+
+    return ["", *format_hypervisor(report["hypervisor"], report["met"])]
 
 
 def _time(seconds: float) -> str:
@@ -452,6 +483,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{_time(report['warm_start_seconds']):>9}   < {t['warm_start_max_seconds']:g} s "
         f"{_verdict(met['warm_start_seconds'])}",
     ]
+    lines += _hypervisor_lines(report)
     missed = [name for name, ok in met.items() if not ok]
     lines += [
         "",

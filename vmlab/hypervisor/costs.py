@@ -1,10 +1,67 @@
 """The cost model of virtualization: modelled cycles charged for each kind of VM exit.
 
-Guest instructions cost what they cost on bare metal (the instruction table's cycle classes). Every
-exit adds the cycles below to the host's clock, which the guest also sees pass: that is the
-overhead a technique costs. The numbers are a model, documented and configurable, chosen to keep
-the relative costs of real systems (a trap into the VMM costs more than a translated call-out, a
-userspace exit more than one handled in the kernel).
+Guest instructions cost what they cost on bare metal (the instruction table's cycle classes), plus
+the second-stage TLB misses a guest takes (``WALK_CYCLES`` each: guest-physical addresses go
+through the VM's p2m map); those count as *guest* cycles. Everything the VMM does for a VM is
+*hypervisor* cycles, charged per exit as below. The host clock advances by both, and the guest's
+own cycle counter runs with the host clock, so the guest sees the overhead pass, as on real
+hardware. ``vm.metrics().exits`` lists count, cycles and host time per exit reason.
+
+=================  ===================================  =======================================
+exit reason        when                                 modelled cycles (Python path)
+=================  ===================================  =======================================
+``privileged``     trap-and-emulate / paravirtual: the  ``trap`` (+ ``reflect`` if the emulated
+                   deprivileged guest kernel runs a     instruction must raise a guest trap)
+                   privileged instruction
+``guest-trap``     a guest exception or interrupt the   ``reflect``
+                   VMM bounces into the guest kernel
+                   (every mode but hw-assist)
+``bt-call``        binary translation: translated code  ``bt_call`` (+ ``reflect`` if it traps)
+                   calls out for a sensitive
+                   instruction instead of trapping
+``translate``      binary translation: first execution  ``translate_page`` per 4 KiB page
+                   of a (new or rewritten) code page
+``hcall``          paravirtual: an explicit hypercall   ``hcall`` (one per call, whatever it
+                   (a batch counts once)                does: why paravirtual guests batch)
+``mmio``           a device-register access served by   ``vmexit`` (+ ``reflect`` if it faults)
+                   the VMM (Python exit path only: the
+                   jitted path lets the core's device
+                   models serve it, without an exit)
+``idle``           ``wfi`` with nothing pending (hw-    ``vmexit``; the wait itself is free
+                   assist; in the other modes the
+                   guest's ``wfi`` is already their own
+                   exit: privileged, bt-call or hcall)
+``npf``            a second-stage fault: the first      ``npf``
+                   write to a copy-on-write page
+``halt``,          the guest stops, powers off,         ``vmexit``
+``poweroff``,      reboots, or faults with no trap
+``reboot``,        vector
+``fault``
+``console``,       host-side housekeeping (a full       0
+``breakpoint``     console buffer drained; a debugger
+                   stop), not guest events
+``world-switch``   the host CPU switches from one VM    ``world_switch``, charged to the VM
+                   to another (a pseudo-exit)           switched to
+=================  ===================================  =======================================
+
+Every exit handled by the readable Python handlers (``exits="python"``, the default) also pays
+``userspace``: the trip from the kernel-level exit to the userspace VMM and back, as a KVM exit
+that QEMU must handle. The jitted fast path (``exits="jit"``) handles the frequent exits in
+compiled code and does not pay it; the rare ones it leaves to Python do.
+
+The numbers are a model, documented and configurable (``dataclasses.replace(CostModel(), ...)``).
+A VL32 instruction costs about one cycle, so they read as "this many simple instructions". What
+they keep from real systems are the ratios: a trap into the VMM and its emulation (``trap``)
+costs several times a translated call-out that needs no trap (``bt_call``), which is why binary
+translation beat trap-and-emulate on kernel-heavy code (Adams & Agesen, ASPLOS 2006); a hardware
+VM exit and re-entry (``vmexit``) costs a few hundred cycles more than a bare trap; an exit that
+goes out to the userspace VMM (``userspace``) costs several times one handled in the kernel, as
+KVM's in-kernel versus QEMU-handled exits; a hypercall (``hcall``) is cheaper than a trap because
+the VMM need not decode and emulate an instruction; copying a 4 KiB page on a copy-on-write fault
+(``npf``) and translating a code page (``translate_page``) cost in proportion to the page; a world
+switch saves and restores a whole vCPU and loses the TLB, about two exits' worth. Overheads are
+therefore meaningful as comparisons between techniques and against bare metal, not as absolute
+predictions for a real CPU.
 """
 
 from __future__ import annotations

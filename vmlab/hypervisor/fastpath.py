@@ -429,7 +429,7 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
     """``VM.run_slice`` for ``exits="jit"``: frequent exits in compiled code; returns cycles used."""
     hv = vm.hv
     st = vm.cpu.st
-    st[G + CSR_CYCLE] = slice_start = hv.clock - vm.clock_offset
+    st[G + CSR_CYCLE] = hv.clock - vm.clock_offset
     costs = cost_array(hv.costs)
     cnt = np.zeros(NUM_COUNTERS, dtype=np.int64)
     disk = vm.disk_data()
@@ -455,7 +455,7 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
             )
         )
         _fold(vm, cnt, time.perf_counter() - t0)
-        used = int(st[G + CSR_CYCLE]) - slice_start
+        used = vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
         if reason == EXIT_BUDGET:
             break
         if reason == YIELD:
@@ -469,10 +469,10 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
         vm.stats.hypervisor_cycles += cost
         vm._account(reason, cost, time.perf_counter() - t0)
         # the guest clock is the host clock (see VM._run_slice_python)
-        used = int(st[G + CSR_CYCLE]) - slice_start
+        used = vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
     vm.console.drain()
     vm.stats.host_seconds += time.perf_counter() - t_slice
-    return int(st[G + CSR_CYCLE]) - slice_start
+    return vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
 
 
 # ---- measuring what an exit costs the host ------------------------------------------------------

@@ -3,41 +3,79 @@
 Time is the host's modelled clock (``hv.clock``, in cycles). Each VM's guest clock runs with it
 (offset to start at 0 when the VM starts), so a guest sees time pass while other VMs run and while
 the VMM handles its exits: the overhead of virtualization is visible from inside, as on real
-hardware. Scheduling is weighted fair queuing over host cycles consumed, with vSphere-style
-reservation and limit per period; runs are deterministic.
+hardware. Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with
+vSphere-style reservation and limit (fractions of the host CPU) per period; a VM waiting in wfi
+costs nothing; runs are deterministic. Accounting is in ``vmlab.hypervisor.metrics``.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections import deque
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
+
+from ..core.layout import P2M_SHIFT
 from ..devices.disk import Disk
 from ..image import Image
+from ..isa.arch import PAGE_SIZE
 from ..units import format_size, parse_size
 from .costs import CostModel
 from .host import HostMemory
-from .vm import MODES, NEVER, VM, VMStateError
+from .metrics import (
+    HISTORY,
+    HOST_SERIES_KEYS,
+    ROW_KINDS,
+    SERIES_KEYS,
+    WORLD_SWITCH,
+    HostMetrics,
+    Sample,
+    Series,
+    VMAccount,
+    VMMetrics,
+    entitlements,
+    exit_table,
+)
+from .vm import MODES, NEVER, VM, ExitStat, VMStateError
 
-SLICE_CYCLES = 20_000  # a vCPU's time slice
+SLICE_CYCLES = 20_000  # a vCPU's time slice (host cycles) while other VMs want the CPU
 PERIOD_CYCLES = 1_000_000  # the period over which reservations and limits are enforced
-HISTORY = 2_000  # samples kept per time series (older ones roll off)
+SAMPLE_CYCLES = PERIOD_CYCLES  # a running VM's time series gets a point at most this often
+_VT_SCALE = 1 << 20  # virtual time units per host cycle at one share
 
 
-@dataclass
-class Sample:
-    """One point of a VM's time series (taken after each of its slices)."""
+class _Unset:
+    """The type of "argument not given" where None means something."""
 
-    clock: int
-    vm: str
-    instructions: int
-    guest_cycles: int
-    hypervisor_cycles: int
-    idle_cycles: int
-    exits: int
-    memory_used: int
+
+_UNSET = _Unset()
+
+
+@dataclass(slots=True)
+class _Sched:
+    """The scheduler's record of one VM."""
+
+    seq: int  # order of first sight (ties go to the older VM)
+    vtime: int  # virtual time: host cycles used * _VT_SCALE / shares
+    account: VMAccount
+    vrem: int = 0  # remainder of the division above (nothing is lost to rounding)
+    period: int = -1  # the period period_used counts in
+    period_used: int = 0
+    throttled_until: int = 0  # host cycle at which its limit releases it
+
+
+@dataclass(slots=True)
+class _RunQueue:
+    """Where each powered-on VM waits during ``run`` (rebuilt at the start of every run)."""
+
+    ready: list[tuple[int, int, VM]] = field(default_factory=list)  # heap by (vtime, seq)
+    reserved: list[VM] = field(default_factory=list)  # ready VMs with a reservation
+    sleeping: list[tuple[int, int, VM]] = field(default_factory=list)  # heap by (wake_at, seq)
+    throttled: list[VM] = field(default_factory=list)  # held by their limit until a new period
 
 
 class Hypervisor:
@@ -70,15 +108,27 @@ class Hypervisor:
         self.memory = HostMemory(parse_size(host_memory, "host_memory"))
         self.cpus = cpus
         self.costs = costs or CostModel()
-        self.slice_cycles = int(slice_cycles)
+        if isinstance(slice_cycles, bool) or not isinstance(slice_cycles, int) or slice_cycles < 1:
+            raise ValueError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
+        self.slice_cycles = slice_cycles
         self.UNSAFE_unchecked_hypercall_buffers = bool(UNSAFE_unchecked_hypercall_buffers)
         self.clock = 0  # host cycles since the hypervisor started
+        self.guest_cycles = 0  # host cycles spent running guest instructions
+        self.hypervisor_cycles = 0  # host cycles the VMM spent on exits and world switches
         self.idle_cycles = 0  # host cycles with no VM to run
+        self.instructions = 0  # guest instructions retired (all VMs, deleted ones included)
+        self.host_seconds = 0.0  # wall-clock time spent in run()
+        self.sample_cycles = SAMPLE_CYCLES
+        self.history_length = HISTORY
         self._vms: dict[str, VM] = {}
-        self._period_start = 0
-        self._period_used: dict[str, int] = {}
-        self.history: deque[Sample] = deque(maxlen=HISTORY * 8)
         self._last: VM | None = None
+        self._sched: dict[VM, _Sched] = {}
+        self._seq = 0
+        self._vclock = 0  # the virtual time of the VMs that are running (monotone)
+        self._host_series = Series(HOST_SERIES_KEYS, HISTORY)
+        self._host_sampled = -1
+        self._exit_stats: dict[str, ExitStat] = {}  # exits taken on this host, by reason
+        self._exits = 0  # exits taken on this host (all VMs, deleted ones included)
 
     # ---- VMs ------------------------------------------------------------------------------
     def create_vm(
@@ -93,6 +143,7 @@ class Hypervisor:
         strict: bool = True,
         disk: Disk | None = None,
         exits: str = "python",
+        _shared_frames: np.ndarray | None = None,
     ) -> VM:
         """Create a VM (state "created") with its own memory, devices and vCPU.
 
@@ -100,6 +151,7 @@ class Hypervisor:
         ``reservation`` and ``limit`` are fractions of the host CPU; ``exits`` chooses the exit
         handlers ("python": readable, slower; "jit": compiled fast path). Fails with a clear error
         and changes nothing if the name is taken, an argument is bad or memory does not fit.
+        ``_shared_frames`` is internal (``vm.clone(linked=True)``): share those frames instead.
         """
         if not isinstance(name, str) or not name or not name.isprintable():
             raise ValueError(f"a VM name must be a non-empty printable string, not {name!r}")
@@ -130,7 +182,20 @@ class Hypervisor:
                 f"reservation {reservation} does not fit: the host CPU is already "
                 f"{reserved - reservation:.2f} reserved"
             )
-        vm = VM(self, name, image, size, mode, shares, reservation, limit, strict, disk, exits)
+        vm = VM(
+            self,
+            name,
+            image,
+            size,
+            mode,
+            shares,
+            reservation,
+            limit,
+            strict,
+            disk,
+            exits,
+            shared_frames=_shared_frames,
+        )
         self._vms[name] = vm
         return vm
 
@@ -152,91 +217,337 @@ class Hypervisor:
         return iter(self.vms)
 
     def _forget(self, vm: VM) -> None:
+        self._retire(vm)
         self._vms.pop(vm.name, None)
 
     # ---- scheduling ------------------------------------------------------------------------
-    def _pick(self) -> VM | None:
-        """The runnable VM that should run next (reservation first, then fair share by shares)."""
-        runnable = [vm for vm in self._vms.values() if vm.runnable and not self._throttled(vm)]
-        if not runnable:
-            return None
-        elapsed = max(1, self.clock - self._period_start)
-        behind = [
-            vm
-            for vm in runnable
-            if vm.reservation > 0 and self._period_used.get(vm.name, 0) < vm.reservation * elapsed
-        ]
-        pool = behind or runnable
-        return min(pool, key=lambda vm: vm.stats.consumed_cycles * 1000 / vm.shares)
+    # Weighted fair queuing in virtual time: a VM's virtual time grows by the host cycles it uses
+    # divided by its shares, and the runnable VM with the least virtual time runs next (ties: the
+    # older VM), so CPU time divides in proportion to shares. A VM that waited (wfi, paused, just
+    # started, held by its limit) re-enters no further behind the others than one slice's worth:
+    # sleeping earns no credit to starve the others with later. Reservations and limits are
+    # fractions of the host CPU enforced per period of PERIOD_CYCLES: a VM behind its reservation
+    # in the current period runs first; a VM that has used its limit waits for the next period
+    # (an overshoot is carried over). All integer arithmetic on modelled cycles: deterministic.
+    def set_resources(
+        self,
+        vm: VM | str,
+        *,
+        shares: int | None = None,
+        reservation: float | None = None,
+        limit: float | _Unset | None = _UNSET,
+    ) -> None:
+        """Change a VM's shares, reservation or limit (``limit=None`` removes the limit).
 
-    def _throttled(self, vm: VM) -> bool:
+        Takes effect at the next scheduling decision. Checked like ``create_vm``: a bad value
+        raises ValueError and changes nothing.
+        """
+        vm = self.vm(vm) if isinstance(vm, str) else vm
+        new_shares = vm.shares if shares is None else shares
+        new_res = vm.reservation if reservation is None else reservation
+        new_limit = vm.limit if isinstance(limit, _Unset) else limit
+        if not isinstance(new_shares, int) or isinstance(new_shares, bool) or new_shares <= 0:
+            raise ValueError(f"shares must be a positive integer, not {new_shares!r}")
+        if not 0.0 <= new_res <= 1.0:
+            raise ValueError(f"reservation must be a fraction of the CPU in 0..1, not {new_res}")
+        if new_limit is not None and not 0.0 < new_limit <= 1.0:
+            raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {new_limit}")
+        if new_limit is not None and new_limit < new_res:
+            raise ValueError(f"limit {new_limit} is below the reservation {new_res}")
+        others = sum(o.reservation for o in self._vms.values() if o is not vm)
+        if others + new_res > 1.0 + 1e-9:
+            raise ValueError(
+                f"reservation {new_res} does not fit: the host CPU is already {others:.2f} reserved"
+            )
+        vm.shares, vm.reservation, vm.limit = new_shares, float(new_res), new_limit
+
+    def _entry(self, vm: VM) -> _Sched:
+        """The scheduler's record of ``vm`` (made on first sight: it starts level with the others)."""
+        e = self._sched.get(vm)
+        if e is None:
+            e = _Sched(
+                seq=self._seq,
+                vtime=self._vclock,
+                account=VMAccount(series=Series(SERIES_KEYS, self.history_length), mark=self.clock),
+            )
+            self._seq += 1
+            self._sched[vm] = e
+        return e
+
+    def _used_in_period(self, vm: VM, e: _Sched) -> int:
+        """Host cycles ``vm`` used in the current period (with a limited VM's overshoot carried)."""
+        period = self.clock // PERIOD_CYCLES
+        if e.period != period:
+            carry = 0
+            if vm.limit is not None and e.period >= 0:
+                allowance = int(vm.limit * PERIOD_CYCLES)
+                carry = max(0, e.period_used - allowance * (period - e.period))
+            e.period, e.period_used = period, carry
+        return e.period_used
+
+    def _throttled(self, vm: VM, e: _Sched | None = None) -> bool:
+        """Whether ``vm`` has used its limit in the current period."""
         if vm.limit is None:
             return False
-        return self._period_used.get(vm.name, 0) >= vm.limit * PERIOD_CYCLES
+        e = e or self._entry(vm)
+        return self._used_in_period(vm, e) >= int(vm.limit * PERIOD_CYCLES)
 
-    def _next_wake(self) -> int:
-        """The earliest host cycle at which a waiting VM wakes or a new period starts."""
-        wakes = [
-            vm.wake_at
-            for vm in self._vms.values()
-            if vm.state == "running" and vm.wake_at is not None and vm.wake_at > self.clock
-        ]
-        candidates = [w for w in wakes if w < NEVER]
-        if any(vm.limit is not None and vm.state == "running" for vm in self._vms.values()):
-            candidates.append(self._period_start + PERIOD_CYCLES)
-        return min(candidates) if candidates else NEVER
+    def _enqueue(self, q: _RunQueue, vm: VM, rejoin: bool) -> None:
+        """File a running-state VM where it belongs: ready, sleeping, throttled (or nowhere)."""
+        if vm.state != "running":
+            return
+        e = self._entry(vm)
+        wake = vm.wake_at
+        if wake is not None and wake > self.clock:
+            if wake < NEVER:  # a VM waiting for input (NEVER) wakes only from outside a run
+                heapq.heappush(q.sleeping, (wake, e.seq, vm))
+            return
+        if self._throttled(vm, e):
+            e.throttled_until = (self.clock // PERIOD_CYCLES + 1) * PERIOD_CYCLES
+            q.throttled.append(vm)
+            return
+        if rejoin:  # no credit for time away: at most one slice behind the others
+            bonus = min(self.slice_cycles, PERIOD_CYCLES) * _VT_SCALE // vm.shares
+            e.vtime = max(e.vtime, self._vclock - bonus)
+        if vm.reservation > 0:
+            q.reserved.append(vm)
+        else:
+            heapq.heappush(q.ready, (e.vtime, e.seq, vm))
+
+    def _run_queue(self) -> _RunQueue:
+        """The run queue at the start of ``run``: every powered-on VM, filed."""
+        q = _RunQueue()
+        for vm in self._vms.values():
+            acct = self._entry(vm).account
+            acct.mark = self.clock
+            self._sync(vm, acct)
+            acct.exits = sum(e.count for e in vm.stats.exits.values())
+            acct.exits_at_start = {
+                name: (e.count, e.cycles, e.host_seconds) for name, e in vm.stats.exits.items()
+            }
+            if vm.state == "running":
+                acct.active_from = self.clock
+                self._enqueue(q, vm, rejoin=True)
+        return q
+
+    def _sync(self, vm: VM, acct: VMAccount) -> None:
+        """Follow a VM's counters changed between runs (a restored snapshot, a clone, an import).
+
+        The VM's accounting travels with it, so its powered-on time moves with its counters:
+        ``elapsed = guest + hypervisor + idle + ready + limited`` keeps holding. The host's own
+        counters only ever count what happened on this host.
+        """
+        s = vm.stats
+        now = s.guest_cycles + s.hypervisor_cycles + s.idle_cycles
+        acct.elapsed_cycles += now - (acct.seen or 0)
+        acct.seen = now
+
+    def _count_exits(self, vm: VM, acct: VMAccount) -> None:
+        """Bring the host's exit total up to date with ``vm``'s exit counters."""
+        count = sum(e.count for e in vm.stats.exits.values())
+        self._exits += count - acct.exits
+        acct.exits = count
+
+    def _wake(self, q: _RunQueue) -> None:
+        """Move sleepers whose time has come, and (in a new period) throttled VMs, to ready."""
+        now = self.clock
+        while q.sleeping and q.sleeping[0][0] <= now:
+            _, _, vm = heapq.heappop(q.sleeping)
+            self._enqueue(q, vm, rejoin=True)
+        if q.throttled and now >= self._entry(q.throttled[0]).throttled_until:
+            held, q.throttled = q.throttled, []
+            for vm in held:
+                self._enqueue(q, vm, rejoin=True)
+
+    def _pick(self, q: _RunQueue) -> VM | None:
+        """Take the VM that runs next off the run queue (reservation first, then fair share)."""
+        if q.reserved:
+            elapsed = self.clock % PERIOD_CYCLES
+            behind, worst = None, 0.0
+            for vm in q.reserved:
+                deficit = vm.reservation * elapsed - self._used_in_period(vm, self._entry(vm))
+                if deficit > worst:
+                    behind, worst = vm, deficit
+            if behind is not None:
+                q.reserved.remove(behind)
+                return behind
+            first = min(q.reserved, key=lambda vm: (self._entry(vm).vtime, self._entry(vm).seq))
+            e = self._entry(first)
+            if not q.ready or (e.vtime, e.seq) < q.ready[0][:2]:
+                q.reserved.remove(first)
+                self._vclock = max(self._vclock, e.vtime)
+                return first
+        if not q.ready:
+            return None
+        vtime, _, vm = heapq.heappop(q.ready)
+        self._vclock = max(self._vclock, vtime)
+        return vm
+
+    def _advance_vclock(self, q: _RunQueue) -> None:
+        """Move the virtual clock up to the least virtual time of the VMs ready to run."""
+        low = q.ready[0][0] if q.ready else None
+        for vm in q.reserved:
+            vtime = self._entry(vm).vtime
+            low = vtime if low is None else min(low, vtime)
+        if low is not None and low > self._vclock:
+            self._vclock = low
+
+    def _next_wake(self, q: _RunQueue) -> int:
+        """The earliest host cycle at which a waiting VM wakes or a throttled one is released."""
+        wake = q.sleeping[0][0] if q.sleeping else NEVER
+        if q.throttled:
+            wake = min(wake, self._entry(q.throttled[0]).throttled_until)
+        return wake
+
+    def _budget(self, q: _RunQueue, vm: VM, end: int, instructions_left: int | None) -> int:
+        """Host cycles the next slice of ``vm`` may take."""
+        now = self.clock
+        competing = bool(q.ready or q.reserved)
+        budget = self.slice_cycles if competing else max(self.slice_cycles, PERIOD_CYCLES)
+        budget = min(budget, end - now, self._next_wake(q) - now)
+        if vm.limit is not None or vm.reservation > 0 or q.reserved:
+            budget = min(budget, PERIOD_CYCLES - now % PERIOD_CYCLES)  # per-period accounting
+        if vm.limit is not None:
+            room = int(vm.limit * PERIOD_CYCLES) - self._used_in_period(vm, self._entry(vm))
+            budget = min(budget, room)
+        if instructions_left is not None:
+            budget = min(budget, instructions_left)  # an instruction takes at least one cycle
+        return max(1, budget)
+
+    def _settle(self, vm: VM, now: int, e: _Sched | None = None) -> None:
+        """Account ``vm``'s time off the CPU up to ``now``: idle (waiting), limited, else ready."""
+        e = e or self._entry(vm)
+        acct = e.account
+        t = acct.mark
+        acct.mark = now
+        if vm.state != "running" or t >= now:
+            return
+        wake = vm.wake_at
+        if wake is not None and wake > t:
+            stop = min(now, wake)
+            vm.stats.idle_cycles += stop - t
+            t = stop
+        if t < now and e.throttled_until > t:
+            stop = min(now, e.throttled_until)
+            acct.limited_cycles += stop - t
+            t = stop
+        acct.ready_cycles += now - t
+
+    def _run_one(self, vm: VM, budget: int) -> int:
+        """One slice of ``vm`` with its world switch and accounting; returns instructions retired."""
+        e = self._entry(vm)
+        self._settle(vm, self.clock, e)
+        start = self.clock
+        s = vm.stats
+        g0, h0, i0 = s.guest_cycles, s.hypervisor_cycles, s.instructions
+        self._used_in_period(vm, e)  # roll the period first: this slice counts in this one
+        try:
+            if self._last is not None and self._last is not vm:
+                switch = self.costs.world_switch
+                s.hypervisor_cycles += switch
+                stat = s.exits.get(WORLD_SWITCH)
+                if stat is None:
+                    stat = s.exits[WORLD_SWITCH] = ExitStat()
+                stat.count += 1
+                stat.cycles += switch
+                self.clock += switch  # the guest sees the switch's time pass
+                budget = max(1, budget - switch)
+            self._last = vm
+            vm.run_slice(budget)
+        finally:  # even on Ctrl-C the counters keep adding up
+            guest, hyp = s.guest_cycles - g0, s.hypervisor_cycles - h0
+            used, ran = guest + hyp, s.instructions - i0
+            self.clock = start + used
+            self.guest_cycles += guest
+            self.hypervisor_cycles += hyp
+            self.instructions += ran
+            e.account.mark = self.clock
+            self._count_exits(vm, e.account)
+            e.period_used += used
+            total = used * _VT_SCALE + e.vrem
+            e.vtime += total // vm.shares
+            e.vrem = total % vm.shares
+        if vm.state != "running" and e.account.active_from is not None:
+            e.account.elapsed_cycles += self.clock - e.account.active_from
+            e.account.active_from = None
+        # a guest looping on a trap that emulation reflects (no instruction retires) still
+        # costs hypervisor cycles: time moves on, so only a slice that used nothing is a hang
+        if used == 0 and ran == 0 and vm.runnable:
+            raise RuntimeError(
+                f"VM {vm.name!r} made no progress in a slice at pc {vm.pc:#010x} "
+                f"({vm.message or 'no exit explains it'}); the hypervisor stopped to avoid a hang"
+            )
+        return ran
 
     def run(self, cycles: int | None = None, instructions: int | None = None) -> int:
         """Advance the host clock, running every started VM by its shares; returns cycles advanced.
 
-        Stops after ``cycles`` host cycles, or once ``instructions`` guest instructions (all VMs
-        together) have run, or when no VM can run any more (all stopped, or waiting for input).
+        Stops at the first slice boundary at or after ``cycles`` host cycles (a slice ends past
+        it by less than one instruction or one exit's cost; time with nothing to run ends exactly
+        on it), or once the VMs together have retired ``instructions`` guest instructions (the
+        last slice is cut to the instructions left; an exit that emulates an instruction can add
+        one more), or when no VM can run any more (all stopped, paused, or waiting for input).
         With neither budget a spinning guest keeps it running: interrupt with Ctrl-C.
         """
         for name, value in (("cycles", cycles), ("instructions", instructions)):
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0, not {value}")
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be an integer >= 0, not {value!r}")
         start = self.clock
-        end = NEVER if cycles is None else start + int(cycles)
-        target = None if instructions is None else self.total_instructions + int(instructions)
-        while self.clock < end:
-            if target is not None and self.total_instructions >= target:
-                break
-            if self.clock - self._period_start >= PERIOD_CYCLES:
-                self._period_start += PERIOD_CYCLES * (
-                    (self.clock - self._period_start) // PERIOD_CYCLES
-                )
-                self._period_used.clear()
-            vm = self._pick()
-            if vm is None:
-                wake = min(self._next_wake(), end)
-                if wake >= NEVER:
-                    break  # nothing will ever run again without outside help
-                self.idle_cycles += wake - self.clock
-                for other in self._vms.values():
-                    if other.state == "running" and other.wake_at is not None:
-                        other.stats.idle_cycles += wake - self.clock
-                self.clock = wake
-                continue
-            budget = min(self.slice_cycles, end - self.clock)
-            wake = self._next_wake()
-            if wake < NEVER:
-                budget = max(1, min(budget, wake - self.clock))
-            if vm.limit is not None:
-                room = int(vm.limit * PERIOD_CYCLES) - self._period_used.get(vm.name, 0)
-                budget = max(1, min(budget, room))
-            if target is not None:
-                budget = max(1, min(budget, target - self.total_instructions))
-            switch = 0
-            if self._last is not vm and self._last is not None:
-                switch = self.costs.world_switch
-                vm.stats.hypervisor_cycles += switch
-            self._last = vm
-            used = vm.run_slice(budget) + switch
-            self.clock += used
-            self._period_used[vm.name] = self._period_used.get(vm.name, 0) + used
-            self._sample(vm)
+        end = NEVER if cycles is None else start + cycles
+        retired = 0
+        t0 = time.perf_counter()
+        q = self._run_queue()
+        try:
+            while self.clock < end and (instructions is None or retired < instructions):
+                self._wake(q)
+                vm = self._pick(q)
+                if vm is None:
+                    wake = self._next_wake(q)
+                    if wake >= NEVER:
+                        break  # nothing will ever run again without outside help
+                    wake = min(wake, end)
+                    self.idle_cycles += wake - self.clock
+                    self.clock = wake
+                    if self.clock - self._host_sampled >= self.sample_cycles:
+                        self._sample_host()
+                    continue
+                left = None if instructions is None else instructions - retired
+                retired += self._run_one(vm, self._budget(q, vm, end, left))
+                self._enqueue(q, vm, rejoin=False)
+                self._advance_vclock(q)
+                if self.clock - self._entry(vm).account.last_sample >= self.sample_cycles:
+                    self._sample(vm)
+                if self.clock - self._host_sampled >= self.sample_cycles:
+                    self._sample_host()
+        finally:
+            self._end_run()
+            self.host_seconds += time.perf_counter() - t0
         return self.clock - start
+
+    def _end_run(self) -> None:
+        """Close the books at the end of a run: settle every VM, take a point of every series."""
+        now = self.clock
+        for vm in self._vms.values():
+            e = self._entry(vm)
+            self._settle(vm, now, e)
+            if e.account.active_from is not None:
+                e.account.elapsed_cycles += now - e.account.active_from
+                e.account.active_from = None
+            s = vm.stats  # what changed in this run is already accounted for
+            e.account.seen = s.guest_cycles + s.hypervisor_cycles + s.idle_cycles
+            start = e.account.exits_at_start
+            for name, stat in vm.stats.exits.items():  # the exits this run took, on the host
+                count, cycles, seconds = start.get(name, (0, 0, 0.0))
+                if stat.count != count:
+                    kept = self._exit_stats.setdefault(name, ExitStat())
+                    kept.count += stat.count - count
+                    kept.cycles += stat.cycles - cycles
+                    kept.host_seconds += stat.host_seconds - seconds
+            e.account.exits_at_start = {}
+            if e.account.last_sample < now:
+                self._sample(vm)
+        if self._host_sampled < now or not len(self._host_series):
+            self._sample_host()
 
     @property
     def total_instructions(self) -> int:
@@ -251,19 +562,140 @@ class Hypervisor:
 
     # ---- metrics ---------------------------------------------------------------------------
     def _sample(self, vm: VM) -> None:
+        """Add a point to ``vm``'s time series (its counters now)."""
+        acct = self._entry(vm).account
         s = vm.stats
-        self.history.append(
-            Sample(
-                clock=self.clock,
-                vm=vm.name,
-                instructions=s.instructions,
-                guest_cycles=s.guest_cycles,
-                hypervisor_cycles=s.hypervisor_cycles,
-                idle_cycles=s.idle_cycles,
-                exits=sum(e.count for e in s.exits.values()),
-                memory_used=vm.memory_used,
+        shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
+        acct.series.append(
+            (
+                self.clock,
+                s.instructions,
+                s.guest_cycles,
+                s.hypervisor_cycles,
+                s.idle_cycles,
+                acct.ready_cycles,
+                acct.limited_cycles,
+                acct.exits,
+                round(float((1.0 / shared).sum()) * PAGE_SIZE) if len(shared) else 0,
             )
         )
+        acct.last_sample = self.clock
+
+    def _sample_host(self) -> None:
+        """Add a point to the host's time series."""
+        self._host_series.append(
+            (
+                self.clock,
+                self.instructions,
+                self.guest_cycles,
+                self.hypervisor_cycles,
+                self.idle_cycles,
+                self._exits,
+                self.memory.used_bytes,
+                sum(1 for vm in self._vms.values() if vm.state == "running"),
+            )
+        )
+        self._host_sampled = self.clock
+
+    def _retire(self, vm: VM) -> None:
+        """Forget a deleted VM's scheduling record (the host's counters keep what it used)."""
+        self._sched.pop(vm, None)
+        if self._last is vm:
+            self._last = None
+
+    def metrics(self, vm: VM | str | None = None) -> HostMetrics | VMMetrics:
+        """A snapshot of the host's counters, or of one VM's (``vm.metrics()`` is the same)."""
+        if vm is not None:
+            return self._vm_metrics(self.vm(vm) if isinstance(vm, str) else vm)
+        return HostMetrics(
+            clock=self.clock,
+            guest_cycles=self.guest_cycles,
+            hypervisor_cycles=self.hypervisor_cycles,
+            idle_cycles=self.idle_cycles,
+            instructions=self.instructions,
+            host_seconds=self.host_seconds,
+            memory_size=self.memory.size,
+            memory_used=self.memory.used_bytes,
+            vms=len(self._vms),
+            vms_running=sum(1 for v in self._vms.values() if v.state == "running"),
+            exits=exit_table(self._exit_stats.items()),
+        )
+
+    def _vm_metrics(self, vm: VM, entitled: dict[str, float] | None = None) -> VMMetrics:
+        """A snapshot of one VM's counters (``entitled``: the entitlements, if already known)."""
+        if vm.state == "deleted" or self._vms.get(vm.name) is not vm:
+            raise ValueError(f"VM {vm.name!r} is not on this hypervisor (deleted?): no metrics")
+        acct = self._entry(vm).account
+        self._sync(vm, acct)
+        s = vm.stats
+        return VMMetrics(
+            vm=vm.name,
+            mode=vm.mode,
+            state=vm.state,
+            clock=self.clock,
+            shares=vm.shares,
+            reservation=vm.reservation,
+            limit=vm.limit,
+            entitlement=(entitled or entitlements(self._vms.values())).get(vm.name, 0.0),
+            instructions=s.instructions,
+            guest_cycles=s.guest_cycles,
+            hypervisor_cycles=s.hypervisor_cycles,
+            idle_cycles=s.idle_cycles,
+            ready_cycles=acct.ready_cycles,
+            limited_cycles=acct.limited_cycles,
+            elapsed_cycles=acct.elapsed_cycles,
+            host_seconds=s.host_seconds,
+            memory_size=vm.memory_size,
+            memory_used=vm.memory_used,
+            exits=exit_table(s.exits.items()),
+        )
+
+    def series(self, vm: VM | str | None = None) -> Series:
+        """The time series of one VM's counters (keys ``SERIES_KEYS``), or the host's."""
+        if vm is None:
+            return self._host_series
+        vm = self.vm(vm) if isinstance(vm, str) else vm
+        return self._entry(vm).account.series
+
+    def samples(self, vm: VM | str, after: int = -1) -> list[Sample]:
+        """One VM's time-series points taken after host cycle ``after``, oldest first (cheap)."""
+        vm = self.vm(vm) if isinstance(vm, str) else vm
+        keys = SERIES_KEYS
+        return [
+            Sample(vm=vm.name, **dict(zip(keys, point, strict=True)))
+            for point in self._entry(vm).account.series.since(after)
+        ]
+
+    @property
+    def history(self) -> list[Sample]:
+        """Every VM's time-series points, oldest first (ties in creation order); see ``samples``."""
+        points = [
+            (row["clock"], self._entry(vm).seq, Sample(vm=vm.name, **row))
+            for vm in self._vms.values()
+            for row in self._entry(vm).account.series.rows()
+        ]
+        return [p[2] for p in sorted(points, key=lambda p: p[:2])]
+
+    def rows(self, kind: str = "vms") -> list[dict[str, Any]]:
+        """Metrics as a list of dicts with stable keys, e.g. for ``pandas.DataFrame(rows)``.
+
+        ``kind``: "vms" (one row per VM, keys ``VM_ROW_KEYS``), "exits" (one per VM and exit
+        reason, ``EXIT_ROW_KEYS``), "series" (every VM's time series, ``SERIES_ROW_KEYS``) or
+        "host" (the host's time series, ``HOST_SERIES_KEYS``); see ``vmlab.hypervisor.metrics``.
+        """
+        if kind not in ROW_KINDS:
+            raise ValueError(f"unknown kind of rows {kind!r}; choose one of {', '.join(ROW_KINDS)}")
+        if kind == "host":
+            return self._host_series.rows()
+        out: list[dict[str, Any]] = []
+        entitled = entitlements(self._vms.values())
+        for vm in self._vms.values():
+            if kind == "series":
+                out += [{"vm": vm.name, **row} for row in self.series(vm).rows()]
+                continue
+            m = self._vm_metrics(vm, entitled)
+            out += [m.row()] if kind == "vms" else m.exit_rows()
+        return out
 
     def __repr__(self) -> str:
         return (
@@ -272,4 +704,4 @@ class Hypervisor:
         )
 
 
-__all__ = ["Hypervisor", "Sample", "VMStateError"]
+__all__ = ["PERIOD_CYCLES", "SAMPLE_CYCLES", "SLICE_CYCLES", "Hypervisor", "Sample", "VMStateError"]

@@ -69,7 +69,9 @@ from . import exits
 from .bt import translate_page
 
 if TYPE_CHECKING:
+    from ..ui.vmwidget import VMWidget
     from .hypervisor import Hypervisor
+    from .metrics import Baseline, Overhead, VMMetrics
     from .snapshot import Snapshot
 
 MODES = ("trap-and-emulate", "binary-translation", "paravirtual", "hw-assist")
@@ -138,6 +140,8 @@ class VM:
         strict: bool,
         disk: Disk | None,
         exits_path: str,
+        *,
+        shared_frames: np.ndarray | None = None,
     ) -> None:
         self.hv = hv
         self.name = name
@@ -159,10 +163,18 @@ class VM:
         self.stats = VMStats()
         self.wake_at: int | None = None  # host cycle at which a waiting VM becomes runnable
         self.clock_offset = 0  # host cycle at which the guest's cycle counter was 0
-        pages = memory // PAGE_SIZE
-        frames = hv.memory.alloc(pages, f"VM {name!r} ({format_size(memory)})")
-        self.p2m = (frames << P2M_SHIFT) | P2M_V | P2M_W
-        self._power_on()
+        if shared_frames is None:
+            pages = memory // PAGE_SIZE
+            frames = hv.memory.alloc(pages, f"VM {name!r} ({format_size(memory)})")
+            self.p2m = (frames << P2M_SHIFT) | P2M_V | P2M_W
+            try:
+                self._power_on()
+            except BaseException:  # e.g. the image does not fit: give the frames back
+                hv.memory.release(frames)
+                raise
+        else:  # a linked clone: frames shared read-only (copy-on-write); the caller loads it
+            hv.memory.share(shared_frames)
+            self.p2m = (np.asarray(shared_frames, dtype=np.int64) << P2M_SHIFT) | P2M_V
 
     # ---- configuration ---------------------------------------------------------------------
     @property
@@ -241,6 +253,7 @@ class VM:
                     f"{format_size(self.memory_size)}"
                 )
             self.write_guest(seg.addr, seg.data)
+        hv.memory.dirty[self.frames] = 1  # all of memory was rewritten (snapshots, migration)
         self.cpu.reset(self.memory_size, self.strict)
         st = self.cpu.st
         st[ST_VMCTL] = self.vmctl
@@ -385,14 +398,15 @@ class VM:
         )
 
     def _guest_reboot(self) -> None:
-        self._power_on()
+        now = self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE])  # host time, mid-slice
+        self._power_on()  # the guest's cycle counter starts again at 0 ...
         self.state = "running"
-        self.clock_offset = self.hv.clock
+        self.clock_offset = now  # ... from now (slices measure host time through the offset)
 
     def _crash(self, message: str) -> None:
         self.state = "stopped"
         self.stop_reason = "fault"
-        self.message = message
+        self.message = f"VM {self.name!r} stopped: {message}"
 
     def run_slice(self, max_cycles: int) -> int:
         """Run this VM's vCPU for up to ``max_cycles`` host cycles; returns the cycles used."""
@@ -430,7 +444,6 @@ class VM:
             ran = int(st[ST_GCSR + CSR_CYCLE]) - start_cyc
             self.stats.instructions += int(st[ST_GCSR + 13]) - start_ins
             self.stats.guest_cycles += ran
-            used += ran
             if reason == EXIT_BUDGET:
                 break
             t0 = time.perf_counter()
@@ -438,12 +451,14 @@ class VM:
             if cost:
                 cost += hv.costs.userspace
             st[ST_GCSR + CSR_CYCLE] += cost
-            used += cost
             self.stats.hypervisor_cycles += cost
             self._account(reason, cost, time.perf_counter() - t0)
+            # the guest clock is the host clock: it has advanced by everything this slice cost,
+            # including instructions the handlers executed for the guest
+            used = self.clock_offset + int(st[ST_GCSR + CSR_CYCLE]) - hv.clock
         self.console.drain()
         self.stats.host_seconds += time.perf_counter() - t_slice
-        return used
+        return self.clock_offset + int(st[ST_GCSR + CSR_CYCLE]) - hv.clock
 
     def _account(self, reason: int, cycles: int, seconds: float) -> None:
         name = EXIT_NAMES.get(reason, str(reason))
@@ -505,11 +520,31 @@ class VM:
 
         return take_snapshot(self, name, incremental)
 
-    def restore(self, snap: Snapshot) -> None:
-        """Return to a snapshot's state (same output from there on). Legal unless deleted."""
+    def restore(self, snap: Snapshot | str) -> None:
+        """Return to a snapshot (or its name): same output from there on. Legal unless deleted."""
         from .snapshot import restore_snapshot
 
         restore_snapshot(self, snap)
+
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        """This VM's snapshots, in the order they were taken (each knows its parent, children)."""
+        from .snapshot import tree
+
+        return list(tree(self).snapshots)
+
+    @property
+    def current_snapshot(self) -> Snapshot | None:
+        """The snapshot taken or restored last (the parent of the next one), if any."""
+        from .snapshot import tree
+
+        return tree(self).current
+
+    def delete_snapshot(self, snap: Snapshot | str) -> None:
+        """Delete a snapshot (or its name); its children keep working. Legal in every state."""
+        from .snapshot import delete_snapshot
+
+        delete_snapshot(self, snap)
 
     def clone(self, name: str, linked: bool = True) -> VM:
         """A new VM with this one's state; linked clones share memory copy-on-write."""
@@ -522,6 +557,23 @@ class VM:
         from .export import export_vm
 
         export_vm(self, path)
+
+    # ---- accounting (vmlab/hypervisor/metrics.py) ------------------------------------------------
+    def metrics(self) -> VMMetrics:
+        """A snapshot of this VM's counters: time split, exits, memory, CPU share vs entitlement."""
+        return self.hv._vm_metrics(self)
+
+    def overhead(self, baseline: Baseline) -> Overhead:
+        """Extra cycles and host time against the same image on bare metal (``metrics.baseline``)."""
+        from .metrics import vm_overhead
+
+        return vm_overhead(self, baseline)
+
+    def widget(self, autorun: bool = True) -> VMWidget:
+        """A Jupyter widget: state, lifecycle buttons, console, live charts (``vmlab.ui``)."""
+        from ..ui.vmwidget import VMWidget
+
+        return VMWidget(self, autorun=autorun)
 
     # ---- inspection ----------------------------------------------------------------------------
     @property

@@ -1,0 +1,646 @@
+"""Accounting: what the hypervisor counts for each VM and for the host, and what virtualizing costs.
+
+Every figure is in modelled host cycles (deterministic) unless its name says seconds (host
+wall-clock time, measured, noisy). The counters obey these identities, which the tests check:
+
+- **host**: ``clock = guest_cycles + hypervisor_cycles + idle_cycles`` -- every host cycle either
+  ran some guest's instructions, or the hypervisor working for a guest (exits, world switches),
+  or nothing (no VM could run);
+- **VM**: ``elapsed_cycles = guest_cycles + hypervisor_cycles + idle_cycles + ready_cycles +
+  limited_cycles`` over the host cycles during which the VM was powered on and not paused:
+  *guest* running its instructions, *hypervisor* the VMM working for it, *idle* waiting for an
+  interrupt in ``wfi`` (free: it costs the host nothing), *ready* able to run while another VM had
+  the CPU (vSphere's "ready time", a Linux guest's "steal"), *limited* able to run but held back
+  by its CPU limit;
+- **exits**: the cycles of a VM's exits by reason add up to its hypervisor cycles. Switching the
+  host CPU from one VM to another is listed as the pseudo-exit ``"world-switch"`` (charged to
+  the VM switched to), so nothing the VMM does is missing from the table.
+
+A VM's counters travel with it (``vm.stats``): restoring a snapshot rolls them back, a clone
+starts from its parent's, an imported VM brings its own; its powered-on time follows them, so its
+identity keeps holding. The host's counters count only what happened on this host and never go
+back.
+
+``hv.metrics()`` / ``vm.metrics()`` return cheap snapshots (:class:`HostMetrics`,
+:class:`VMMetrics`). ``hv.series(vm)`` / ``hv.series()`` are bounded time series of the same
+counters (a ring buffer, :class:`Series`: the newest ``HISTORY`` points; a VM gets a point at
+most every ``hv.sample_cycles`` host cycles while it runs, and every VM and the host get one at the
+end of every ``hv.run`` call); ``hv.samples(vm, after=clock)`` gives a VM's newest points as
+:class:`Sample` objects (what a live chart polls for). ``hv.rows(kind)`` flattens any of them to a
+list of dicts with the stable keys below, ready for ``pandas.DataFrame(rows)`` (pandas is not
+needed by vmlab).
+
+**Overhead** of virtualization = the extra modelled cycles (and host time) a program needs in a VM
+compared with the same image on bare metal (``vmlab.Machine``)::
+
+    from vmlab.hypervisor.metrics import baseline, overhead
+    ref = baseline(image)                      # bare-metal reference run, to the image's end
+    o = overhead(image, "trap-and-emulate", reference=ref)   # the same image alone in a VM
+    o.cycle_overhead                           # extra cycles / bare-metal cycles (0.05 = +5 %)
+    vm.overhead(ref)                           # the same comparison for a VM you ran yourself
+
+Cycles compared are *busy* cycles: on bare metal the cycles spent executing (idle time in ``wfi``
+excluded), in the VM ``guest_cycles + hypervisor_cycles``. Host times are the best of ``repeat``
+runs and noisy; the benchmark (``vmlab bench``) measures speed properly, side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..image import Image
+
+if TYPE_CHECKING:
+    from .costs import CostModel
+    from .vm import VM, ExitStat
+
+HISTORY = 2_000  # points kept per time series (older ones roll off)
+WORLD_SWITCH = "world-switch"  # the pseudo-exit under which VM-to-VM switches are counted
+
+# ---- stable row keys (hv.rows(kind)) ---------------------------------------------------------
+VM_ROW_KEYS: tuple[str, ...] = (
+    "vm",
+    "mode",
+    "state",
+    "clock",
+    "shares",
+    "reservation",
+    "limit",
+    "entitlement",
+    "cpu_share",
+    "instructions",
+    "guest_cycles",
+    "hypervisor_cycles",
+    "idle_cycles",
+    "ready_cycles",
+    "limited_cycles",
+    "elapsed_cycles",
+    "exits",
+    "exit_cycles",
+    "host_seconds",
+    "memory_size",
+    "memory_used",
+)
+EXIT_ROW_KEYS: tuple[str, ...] = (
+    "vm",
+    "mode",
+    "exit",
+    "count",
+    "cycles",
+    "host_seconds",
+    "mean_cycles",
+    "mean_us",
+)
+SERIES_KEYS: tuple[str, ...] = (
+    "clock",
+    "instructions",
+    "guest_cycles",
+    "hypervisor_cycles",
+    "idle_cycles",
+    "ready_cycles",
+    "limited_cycles",
+    "exits",
+    "memory_used",
+)
+SERIES_ROW_KEYS: tuple[str, ...] = ("vm", *SERIES_KEYS)
+HOST_SERIES_KEYS: tuple[str, ...] = (
+    "clock",
+    "instructions",
+    "guest_cycles",
+    "hypervisor_cycles",
+    "idle_cycles",
+    "exits",
+    "memory_used",
+    "vms_running",
+)
+ROW_KINDS = ("vms", "exits", "series", "host")
+
+
+# ---- time series -----------------------------------------------------------------------------
+class Series:
+    """A bounded time series of integer counters: the newest ``capacity`` points (a ring buffer).
+
+    Appending is cheap (the hypervisor does it while VMs run); ``columns()`` builds arrays.
+
+    >>> s = Series(("clock", "x"), capacity=2)
+    >>> for i in range(3): s.append((i, 10 * i))
+    >>> s.columns()["x"].tolist(), s.dropped
+    ([10, 20], 1)
+    """
+
+    def __init__(self, keys: Sequence[str], capacity: int = HISTORY) -> None:
+        if capacity < 1:
+            raise ValueError(f"a series needs a capacity of at least 1, not {capacity}")
+        self.keys = tuple(keys)
+        self.capacity = int(capacity)
+        self._points: deque[tuple[int, ...]] = deque(maxlen=self.capacity)
+        self._appended = 0
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    @property
+    def dropped(self) -> int:
+        """Points that rolled off the front."""
+        return self._appended - len(self._points)
+
+    def append(self, values: Sequence[int]) -> None:
+        """Add one point (one value per key, in key order)."""
+        self._points.append(tuple(values))
+        self._appended += 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Each key's values, oldest first (e.g. for a Bokeh ColumnDataSource)."""
+        block = np.array(self._points, dtype=np.int64).reshape(len(self._points), len(self.keys))
+        return {key: block[:, i].copy() for i, key in enumerate(self.keys)}
+
+    def rows(self) -> list[dict[str, int]]:
+        """The points as dicts, oldest first."""
+        return [dict(zip(self.keys, row, strict=True)) for row in self._points]
+
+    def since(self, clock: int) -> list[tuple[int, ...]]:
+        """The points taken after host cycle ``clock`` (key order), oldest first; cheap if few."""
+        newer: list[tuple[int, ...]] = []
+        for point in reversed(self._points):
+            if point[0] <= clock:
+                break
+            newer.append(point)
+        newer.reverse()
+        return newer
+
+    def last(self) -> dict[str, int] | None:
+        """The newest point, or None if there is none."""
+        return dict(zip(self.keys, self._points[-1], strict=True)) if self._points else None
+
+    def __repr__(self) -> str:
+        return f"<Series {len(self)}/{self.capacity} points of {', '.join(self.keys)}>"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One point of a VM's time series (cumulative counters at host cycle ``clock``)."""
+
+    clock: int
+    vm: str
+    instructions: int
+    guest_cycles: int
+    hypervisor_cycles: int
+    idle_cycles: int
+    ready_cycles: int
+    limited_cycles: int
+    exits: int
+    memory_used: int
+
+
+@dataclass
+class VMAccount:
+    """The hypervisor's own bookkeeping of one VM (beside ``vm.stats``)."""
+
+    series: Series
+    mark: int  # host cycle up to which the VM's time off the CPU has been accounted
+    ready_cycles: int = 0
+    limited_cycles: int = 0
+    elapsed_cycles: int = 0  # host cycles while powered on and not paused (measured separately)
+    active_from: int | None = None  # host cycle since which it has been running (during a run)
+    last_sample: int = -1
+    exits: int = 0  # its exit count when last looked at (keeps the host's total current)
+    exits_at_start: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # of a run
+    seen: int | None = None  # its guest + hypervisor + idle cycles when last accounted
+
+
+# ---- snapshots -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExitMetrics:
+    """One exit reason, like a line of ``perf kvm stat``: how often, modelled cost, host time."""
+
+    reason: str
+    count: int
+    cycles: int
+    host_seconds: float
+
+    @property
+    def mean_cycles(self) -> float:
+        """Modelled cycles per exit."""
+        return self.cycles / self.count if self.count else 0.0
+
+    @property
+    def mean_us(self) -> float:
+        """Host microseconds per exit (measured)."""
+        return self.host_seconds / self.count * 1e6 if self.count else 0.0
+
+
+def exit_table(stats: Iterable[tuple[str, ExitStat]]) -> tuple[ExitMetrics, ...]:
+    """Exit stats merged by reason, most expensive first (ties by name)."""
+    merged: dict[str, list[float]] = {}
+    for name, stat in stats:
+        row = merged.setdefault(name, [0, 0, 0.0])
+        row[0] += stat.count
+        row[1] += stat.cycles
+        row[2] += stat.host_seconds
+    table = [ExitMetrics(n, int(c), int(cy), float(s)) for n, (c, cy, s) in merged.items()]
+    return tuple(sorted(table, key=lambda e: (-e.cycles, e.reason)))
+
+
+@dataclass(frozen=True)
+class VMMetrics:
+    """A snapshot of one VM's counters (``vm.metrics()``); see the module docstring."""
+
+    vm: str
+    mode: str
+    state: str
+    clock: int  # host cycle of the snapshot
+    shares: int
+    reservation: float
+    limit: float | None
+    entitlement: float  # fraction of the host CPU due to it if every powered-on VM were busy
+    instructions: int
+    guest_cycles: int
+    hypervisor_cycles: int
+    idle_cycles: int
+    ready_cycles: int
+    limited_cycles: int
+    elapsed_cycles: int
+    host_seconds: float
+    memory_size: int
+    memory_used: int
+    exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)
+
+    @property
+    def consumed_cycles(self) -> int:
+        """Host cycles it used: guest + hypervisor."""
+        return self.guest_cycles + self.hypervisor_cycles
+
+    @property
+    def cpu_share(self) -> float:
+        """Fraction of the host CPU it received while powered on (compare with ``entitlement``)."""
+        return self.consumed_cycles / self.elapsed_cycles if self.elapsed_cycles else 0.0
+
+    @property
+    def exit_count(self) -> int:
+        """Exits of every reason (world switches included)."""
+        return sum(e.count for e in self.exits)
+
+    @property
+    def exit_cycles(self) -> int:
+        """Modelled cycles of all its exits (= ``hypervisor_cycles``)."""
+        return sum(e.cycles for e in self.exits)
+
+    @property
+    def time_split(self) -> dict[str, int]:
+        """Its powered-on time by what it was doing (sums to ``elapsed_cycles``)."""
+        return {
+            "guest": self.guest_cycles,
+            "hypervisor": self.hypervisor_cycles,
+            "idle": self.idle_cycles,
+            "ready": self.ready_cycles,
+            "limited": self.limited_cycles,
+        }
+
+    def exit(self, reason: str) -> ExitMetrics:
+        """One reason's line (zeros if it never happened)."""
+        for e in self.exits:
+            if e.reason == reason:
+                return e
+        return ExitMetrics(reason, 0, 0, 0.0)
+
+    def row(self) -> dict[str, Any]:
+        """As a flat dict with the keys ``VM_ROW_KEYS``."""
+        values = {
+            **{k: v for k, v in asdict(self).items() if k != "exits"},
+            "cpu_share": self.cpu_share,
+            "exits": self.exit_count,
+            "exit_cycles": self.exit_cycles,
+        }
+        return {key: values[key] for key in VM_ROW_KEYS}
+
+    def exit_rows(self) -> list[dict[str, Any]]:
+        """Its exit table as dicts with the keys ``EXIT_ROW_KEYS``."""
+        return [
+            {
+                "vm": self.vm,
+                "mode": self.mode,
+                "exit": e.reason,
+                "count": e.count,
+                "cycles": e.cycles,
+                "host_seconds": e.host_seconds,
+                "mean_cycles": e.mean_cycles,
+                "mean_us": e.mean_us,
+            }
+            for e in self.exits
+        ]
+
+
+@dataclass(frozen=True)
+class HostMetrics:
+    """A snapshot of the host's counters (``hv.metrics()``); see the module docstring."""
+
+    clock: int
+    guest_cycles: int
+    hypervisor_cycles: int
+    idle_cycles: int
+    instructions: int  # retired by every VM, deleted ones included
+    host_seconds: float  # wall-clock time spent inside hv.run
+    memory_size: int
+    memory_used: int  # bytes of host frames lent to VMs (a shared frame counted once)
+    vms: int
+    vms_running: int
+    exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)  # all VMs, deleted ones too
+
+    @property
+    def busy_cycles(self) -> int:
+        """Host cycles some VM used (guest + hypervisor)."""
+        return self.guest_cycles + self.hypervisor_cycles
+
+    @property
+    def utilization(self) -> float:
+        """Fraction of host time the CPU was busy."""
+        return self.busy_cycles / self.clock if self.clock else 0.0
+
+    @property
+    def exit_count(self) -> int:
+        """Exits of every reason."""
+        return sum(e.count for e in self.exits)
+
+    @property
+    def exit_cycles(self) -> int:
+        """Modelled cycles of all exits (= ``hypervisor_cycles``)."""
+        return sum(e.cycles for e in self.exits)
+
+    @property
+    def time_split(self) -> dict[str, int]:
+        """Host time by what the CPU was doing (sums to ``clock``)."""
+        return {
+            "guest": self.guest_cycles,
+            "hypervisor": self.hypervisor_cycles,
+            "idle": self.idle_cycles,
+        }
+
+
+def format_exits(exits: Sequence[ExitMetrics], title: str = "") -> str:
+    """An exit table as text, like ``perf kvm stat report`` (modelled cycles and host time)."""
+    total_cycles = sum(e.cycles for e in exits) or 1
+    total_count = sum(e.count for e in exits) or 1
+    lines = [title] if title else []
+    lines.append(
+        f"{'exit':<14}{'count':>9}{'count%':>8}{'cycles':>13}{'cycles%':>9}"
+        f"{'cyc/exit':>10}{'us/exit':>9}"
+    )
+    for e in exits:
+        lines.append(
+            f"{e.reason:<14}{e.count:>9}{100 * e.count / total_count:>7.1f}%{e.cycles:>13}"
+            f"{100 * e.cycles / total_cycles:>8.1f}%{e.mean_cycles:>10.0f}{e.mean_us:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+# ---- entitlement -----------------------------------------------------------------------------
+def entitlements(vms: Iterable[VM]) -> dict[str, float]:
+    """Each powered-on VM's fair fraction of the host CPU by shares, reservation and limit.
+
+    The vSphere rule, computed as if every powered-on ("running") VM were busy: the CPU is divided
+    in proportion to shares, but never below a VM's reservation nor above its limit (water
+    filling). VMs that are not running are entitled to nothing.
+    """
+    active = [vm for vm in vms if vm.state == "running"]
+    if not active:
+        return {}
+    lo = [float(vm.reservation) for vm in active]
+    hi = [1.0 if vm.limit is None else float(vm.limit) for vm in active]
+    w = [float(vm.shares) for vm in active]
+    if sum(hi) <= 1.0:
+        return {vm.name: h for vm, h in zip(active, hi, strict=True)}
+
+    def total(x: float) -> float:
+        return sum(min(max(wi * x, li), hi_) for wi, li, hi_ in zip(w, lo, hi, strict=True))
+
+    a, b = 0.0, max(h / wi for h, wi in zip(hi, w, strict=True))
+    for _ in range(100):  # bisection: total() is monotone in x
+        mid = (a + b) / 2
+        a, b = (mid, b) if total(mid) < 1.0 else (a, mid)
+    return {
+        vm.name: min(max(wi * b, li), hi_)
+        for vm, wi, li, hi_ in zip(active, w, lo, hi, strict=True)
+    }
+
+
+# ---- overhead against bare metal -------------------------------------------------------------
+@dataclass(frozen=True)
+class Baseline:
+    """A bare-metal reference run of an image (``baseline(image)``)."""
+
+    instructions: int
+    cycles: int  # busy cycles: executing (idle time in wfi excluded)
+    idle_cycles: int
+    host_seconds: float  # best of the runs made
+    reason: str  # "halt" or "poweroff"
+    exit_code: int | None
+    memory: int
+    output: str
+
+
+def baseline(
+    image: Image,
+    memory: int | str = "4M",
+    strict: bool = True,
+    repeat: int = 1,
+    max_instructions: int = 2_000_000_000,
+) -> Baseline:
+    """Run ``image`` on bare metal (``vmlab.Machine``) to its end: the reference for overhead.
+
+    The image must stop by itself (halt or power-off) within ``max_instructions``; the host time
+    is the best of ``repeat`` runs. Raises ValueError naming the problem otherwise.
+    """
+    from ..machine import Machine
+
+    if not isinstance(image, Image):
+        raise TypeError(f"image must be a vmlab Image, not {type(image).__name__}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, not {repeat}")
+    machine = Machine(memory=memory, strict=strict)
+    machine.load(image)
+    best = float("inf")
+    for i in range(repeat):
+        if i:
+            machine.reset()
+        idle_before = machine.stats.idle_cycles  # the machine's counters survive a reset
+        result = machine.run(max_instructions=max_instructions)
+        if result.reason not in ("halt", "poweroff"):
+            raise ValueError(
+                f"the image did not finish on bare metal ({result.reason}: {result.message}); "
+                "overhead needs a program that stops by itself"
+            )
+        best = min(best, result.host_seconds)
+        idle = machine.stats.idle_cycles - idle_before
+    return Baseline(
+        instructions=result.instructions,
+        cycles=result.cycles - idle,
+        idle_cycles=idle,
+        host_seconds=best,
+        reason=result.reason,
+        exit_code=result.exit_code,
+        memory=machine.memory_size,
+        output=machine.console.output,
+    )
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """What running an image in a VM cost against bare metal (``overhead`` / ``vm.overhead``)."""
+
+    mode: str
+    exits_path: str  # "python" or "jit"
+    instructions: int
+    cycles: int  # the VM's busy cycles: guest + hypervisor
+    guest_cycles: int
+    hypervisor_cycles: int
+    host_seconds: float
+    baseline_instructions: int
+    baseline_cycles: int
+    baseline_host_seconds: float
+    exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)
+
+    @property
+    def extra_cycles(self) -> int:
+        """Modelled cycles the VM needed beyond bare metal."""
+        return self.cycles - self.baseline_cycles
+
+    @property
+    def cycle_overhead(self) -> float:
+        """Extra cycles as a fraction of the bare-metal cycles (0.05 = 5 % slower)."""
+        return self.extra_cycles / self.baseline_cycles if self.baseline_cycles else 0.0
+
+    @property
+    def extra_seconds(self) -> float:
+        """Host time the VM needed beyond bare metal (measured, noisy)."""
+        return self.host_seconds - self.baseline_host_seconds
+
+    @property
+    def time_ratio(self) -> float:
+        """VM host time / bare-metal host time (measured, noisy)."""
+        return self.host_seconds / self.baseline_host_seconds if self.baseline_host_seconds else 0.0
+
+    def row(self) -> dict[str, Any]:
+        """As a flat dict (exits summarised as counts and cycles)."""
+        return {
+            "mode": self.mode,
+            "exits_path": self.exits_path,
+            "instructions": self.instructions,
+            "cycles": self.cycles,
+            "guest_cycles": self.guest_cycles,
+            "hypervisor_cycles": self.hypervisor_cycles,
+            "baseline_instructions": self.baseline_instructions,
+            "baseline_cycles": self.baseline_cycles,
+            "extra_cycles": self.extra_cycles,
+            "cycle_overhead": self.cycle_overhead,
+            "host_seconds": self.host_seconds,
+            "baseline_host_seconds": self.baseline_host_seconds,
+            "time_ratio": self.time_ratio,
+            "exits": sum(e.count for e in self.exits),
+        }
+
+
+def vm_overhead(vm: VM, reference: Baseline, host_seconds: float | None = None) -> Overhead:
+    """Compare a VM that ran its image to the end with a bare-metal ``reference`` run.
+
+    The VM's host time is ``vm.stats.host_seconds`` (time in its slices) unless given.
+    """
+    if vm.state != "stopped" or vm.stop_reason not in ("halt", "poweroff"):
+        raise ValueError(
+            f"VM {vm.name!r} has not finished its program ({vm.state}"
+            + (f", {vm.stop_reason}" if vm.stop_reason else "")
+            + "): overhead compares whole runs; run it until it halts or powers off"
+        )
+    s = vm.stats
+    return Overhead(
+        mode=vm.mode,
+        exits_path=vm.exits_path,
+        instructions=s.instructions,
+        cycles=s.guest_cycles + s.hypervisor_cycles,
+        guest_cycles=s.guest_cycles,
+        hypervisor_cycles=s.hypervisor_cycles,
+        host_seconds=s.host_seconds if host_seconds is None else host_seconds,
+        baseline_instructions=reference.instructions,
+        baseline_cycles=reference.cycles,
+        baseline_host_seconds=reference.host_seconds,
+        exits=exit_table(s.exits.items()),
+    )
+
+
+def overhead(
+    image: Image,
+    mode: str = "hw-assist",
+    *,
+    memory: int | str = "4M",
+    exits: str = "python",
+    costs: CostModel | None = None,
+    reference: Baseline | None = None,
+    repeat: int = 1,
+) -> Overhead:
+    """Run ``image`` alone in a fresh VM and compare it with bare metal (``reference``).
+
+    Without ``reference`` the bare-metal run is made here (same memory). The VM runs to its end
+    (at most 100x the bare-metal cycles); its host time is the wall time of ``hv.run``, the best
+    of ``repeat`` runs. Raises ValueError if either run does not finish, or if the VM ends with a
+    different exit code than bare metal.
+    """
+    from .hypervisor import Hypervisor
+    from .vm import MODES
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, not {repeat}")
+    ref = reference if reference is not None else baseline(image, memory, repeat=repeat)
+    size = int(np.ceil(ref.memory / (1 << 20)))
+    best = float("inf")
+    vm = None
+    for _ in range(repeat):
+        hv = Hypervisor(host_memory=f"{size + 16}M", costs=costs)
+        vm = hv.create_vm("overhead", image, memory=ref.memory, mode=mode, exits=exits)
+        vm.start()
+        t0 = time.perf_counter()
+        hv.run(cycles=100 * (ref.cycles + ref.idle_cycles) + 10_000_000)
+        best = min(best, time.perf_counter() - t0)
+        if vm.state == "running":
+            raise ValueError(
+                f"the image did not finish in a {mode} VM within 100x its bare-metal time"
+            )
+    assert vm is not None
+    if vm.exit_code != ref.exit_code:
+        raise ValueError(
+            f"the image ended differently in a {mode} VM ({vm.message}, exit code "
+            f"{vm.exit_code}) than on bare metal (exit code {ref.exit_code})"
+        )
+    return vm_overhead(vm, ref, host_seconds=best)
+
+
+__all__ = [
+    "EXIT_ROW_KEYS",
+    "HISTORY",
+    "HOST_SERIES_KEYS",
+    "ROW_KINDS",
+    "SERIES_KEYS",
+    "SERIES_ROW_KEYS",
+    "VM_ROW_KEYS",
+    "WORLD_SWITCH",
+    "Baseline",
+    "ExitMetrics",
+    "HostMetrics",
+    "Overhead",
+    "Sample",
+    "Series",
+    "VMAccount",
+    "VMMetrics",
+    "baseline",
+    "entitlements",
+    "exit_table",
+    "format_exits",
+    "overhead",
+    "vm_overhead",
+]
