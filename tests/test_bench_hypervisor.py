@@ -37,6 +37,7 @@ def fake_section(**changes: float) -> dict:
         "cycle_overhead": 1.0,
         "exits": 100,
         "host_seconds": 0.02,
+        "bare_seconds": 0.01,
         "time_ratio": 2.0,
     }
     return {

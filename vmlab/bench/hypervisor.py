@@ -8,8 +8,9 @@ Four parts, each reported as ratios (the machine is noisy; absolute times are on
     and the few exits) and the host-time ratio. Target: at most 5 % slower, on both.
 (b) **exit cost**: host microseconds per exit on the jitted and the Python exit paths
     (``vmlab.hypervisor.fastpath.exit_cost_microbenchmark``), and the minikernel's overhead in
-    every technique and on both paths (``vmlab.hypervisor.metrics.overhead``; paravirtual runs
-    the kernel built with ``PV=1``, measured against the unmodified kernel on bare metal).
+    every technique and on both paths (``vmlab.hypervisor.metrics.overhead``, each timed in turns
+    with bare metal; paravirtual runs the kernel built with ``PV=1``, measured against the
+    unmodified kernel on bare metal).
 (c) **encapsulation**: snapshot, restore and linked clone of a 16 MiB VM
     (``vmlab.hypervisor.snapshot.snapshot_cost_figures``).
 (d) **consolidation**: 100 VMs on one host, one busy and 99 idle (linked clones of one idle VM,
@@ -128,7 +129,7 @@ class HvSettings:
             exit_iterations=2_000,
             exit_repeats=1,
             kernel_defines={"PRIMES_N": 2000, "COLLATZ_N": 300, "PING_N": 50, "TICKER_N": 2},
-            kernel_repeats=1,
+            kernel_repeats=2,
             snapshot_clones=5,
             snapshot_repeats=1,
             crowd_vms=100,
@@ -263,14 +264,19 @@ def _kernel_overhead(s: HvSettings, say: Callable[[str], None]) -> dict[str, Any
         for path in paths:
             say(f"hypervisor: minikernel, {mode}, {path} exits")
             overhead(guest, mode, exits=path, reference=ref)  # warm-up
-            o = overhead(guest, mode, exits=path, reference=ref, repeat=s.kernel_repeats)
+            bare_best = vm_best = float("inf")
+            for _ in range(s.kernel_repeats):  # in turns: bare metal, VM, bare metal, VM, ...
+                bare_best = min(bare_best, baseline(image).host_seconds)
+                o = overhead(guest, mode, exits=path, reference=ref)
+                vm_best = min(vm_best, o.host_seconds)
             out["modes"][mode][path] = {
                 "cycles": o.cycles,
                 "extra_cycles": o.extra_cycles,
                 "cycle_overhead": o.cycle_overhead,
                 "exits": sum(e.count for e in o.exits),
-                "host_seconds": o.host_seconds,
-                "time_ratio": o.time_ratio,
+                "host_seconds": vm_best,
+                "bare_seconds": bare_best,
+                "time_ratio": vm_best / bare_best,
             }
     return out
 
