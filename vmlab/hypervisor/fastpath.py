@@ -455,24 +455,16 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
             )
         )
         _fold(vm, cnt, time.perf_counter() - t0)
-        used = vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
+        used = vm._slice_used()
         if reason == EXIT_BUDGET:
             break
         if reason == YIELD:
             continue
-        # the same steps as VM._run_slice_python for an exit handled in Python
-        t0 = time.perf_counter()
-        cost = vm._handle_exit(reason)
-        if cost:
-            cost += hv.costs.userspace
-        st[G + CSR_CYCLE] += cost
-        vm.stats.hypervisor_cycles += cost
-        vm._account(reason, cost, time.perf_counter() - t0)
-        # the guest clock is the host clock (see VM._run_slice_python)
-        used = vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
+        vm._exit_in_python(reason)  # the same steps as VM._run_slice_python
+        used = vm._slice_used()
     vm.console.drain()
     vm.stats.host_seconds += time.perf_counter() - t_slice
-    return vm.clock_offset + int(st[G + CSR_CYCLE]) - hv.clock
+    return vm._slice_used()
 
 
 # ---- measuring what an exit costs the host ------------------------------------------------------

@@ -247,8 +247,24 @@ def exit_table(stats: Iterable[tuple[str, ExitStat]]) -> tuple[ExitMetrics, ...]
     return tuple(sorted(table, key=lambda e: (-e.cycles, e.reason)))
 
 
+class _ExitTotals:
+    """Totals over an ``exits`` table (shared by the VM and host snapshots)."""
+
+    exits: tuple[ExitMetrics, ...]
+
+    @property
+    def exit_count(self) -> int:
+        """Exits of every reason (world switches included)."""
+        return sum(e.count for e in self.exits)
+
+    @property
+    def exit_cycles(self) -> int:
+        """Modelled cycles of all exits (= ``hypervisor_cycles``)."""
+        return sum(e.cycles for e in self.exits)
+
+
 @dataclass(frozen=True)
-class VMMetrics:
+class VMMetrics(_ExitTotals):
     """A snapshot of one VM's counters (``vm.metrics()``); see the module docstring."""
 
     vm: str
@@ -280,16 +296,6 @@ class VMMetrics:
     def cpu_share(self) -> float:
         """Fraction of the host CPU it received while powered on (compare with ``entitlement``)."""
         return self.consumed_cycles / self.elapsed_cycles if self.elapsed_cycles else 0.0
-
-    @property
-    def exit_count(self) -> int:
-        """Exits of every reason (world switches included)."""
-        return sum(e.count for e in self.exits)
-
-    @property
-    def exit_cycles(self) -> int:
-        """Modelled cycles of all its exits (= ``hypervisor_cycles``)."""
-        return sum(e.cycles for e in self.exits)
 
     @property
     def time_split(self) -> dict[str, int]:
@@ -337,7 +343,7 @@ class VMMetrics:
 
 
 @dataclass(frozen=True)
-class HostMetrics:
+class HostMetrics(_ExitTotals):
     """A snapshot of the host's counters (``hv.metrics()``); see the module docstring."""
 
     clock: int
@@ -361,16 +367,6 @@ class HostMetrics:
     def utilization(self) -> float:
         """Fraction of host time the CPU was busy."""
         return self.busy_cycles / self.clock if self.clock else 0.0
-
-    @property
-    def exit_count(self) -> int:
-        """Exits of every reason."""
-        return sum(e.count for e in self.exits)
-
-    @property
-    def exit_cycles(self) -> int:
-        """Modelled cycles of all exits (= ``hypervisor_cycles``)."""
-        return sum(e.cycles for e in self.exits)
 
     @property
     def time_split(self) -> dict[str, int]:

@@ -58,7 +58,10 @@ from ..image import Image
 from ..isa.arch import (
     CAUSE_NAMES,
     CSR_CYCLE,
+    CSR_IE,
+    CSR_INSTRET,
     CSR_STATUS,
+    CSR_TIMECMP,
     PAGE_SIZE,
     SP,
     ST_IE,
@@ -380,11 +383,11 @@ class VM:
         """The guest waits for an interrupt: sleep until its timer, or until input arrives."""
         st = self.cpu.st
         now = int(st[ST_GCSR + CSR_CYCLE])
-        if cpu.pending_irqs(st, ST_GCSR, now) & int(st[ST_GCSR + 7]):
+        if cpu.pending_irqs(st, ST_GCSR, now) & int(st[ST_GCSR + CSR_IE]):
             self.wake_at = None
             return
         if exits.timer_armed(st):
-            deadline = int(st[ST_GCSR + 9])
+            deadline = int(st[ST_GCSR + CSR_TIMECMP])
             self.wake_at = self.clock_offset + max(deadline, now)
         else:
             self.wake_at = NEVER
@@ -425,7 +428,7 @@ class VM:
         t_slice = time.perf_counter()
         while used < max_cycles and self.runnable:
             start_cyc = int(st[ST_GCSR + CSR_CYCLE])
-            start_ins = int(st[ST_GCSR + 13])
+            start_ins = int(st[ST_GCSR + CSR_INSTRET])
             reason = int(
                 cpu.run(
                     self.cpu.regs,
@@ -442,23 +445,33 @@ class VM:
                 )
             )
             ran = int(st[ST_GCSR + CSR_CYCLE]) - start_cyc
-            self.stats.instructions += int(st[ST_GCSR + 13]) - start_ins
+            self.stats.instructions += int(st[ST_GCSR + CSR_INSTRET]) - start_ins
             self.stats.guest_cycles += ran
             if reason == EXIT_BUDGET:
                 break
-            t0 = time.perf_counter()
-            cost = self._handle_exit(reason)
-            if cost:
-                cost += hv.costs.userspace
-            st[ST_GCSR + CSR_CYCLE] += cost
-            self.stats.hypervisor_cycles += cost
-            self._account(reason, cost, time.perf_counter() - t0)
-            # the guest clock is the host clock: it has advanced by everything this slice cost,
-            # including instructions the handlers executed for the guest
-            used = self.clock_offset + int(st[ST_GCSR + CSR_CYCLE]) - hv.clock
+            self._exit_in_python(reason)
+            used = self._slice_used()
         self.console.drain()
         self.stats.host_seconds += time.perf_counter() - t_slice
-        return self.clock_offset + int(st[ST_GCSR + CSR_CYCLE]) - hv.clock
+        return self._slice_used()
+
+    def _slice_used(self) -> int:
+        """Host cycles the current slice has used so far.
+
+        The guest clock is the host clock: it has advanced by everything the slice cost,
+        including instructions the handlers executed for the guest.
+        """
+        return self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE]) - self.hv.clock
+
+    def _exit_in_python(self, reason: int) -> None:
+        """Handle one exit with its Python handler and charge it (both exit paths use this)."""
+        t0 = time.perf_counter()
+        cost = self._handle_exit(reason)
+        if cost:
+            cost += self.hv.costs.userspace
+        self.cpu.st[ST_GCSR + CSR_CYCLE] += cost
+        self.stats.hypervisor_cycles += cost
+        self._account(reason, cost, time.perf_counter() - t0)
 
     def _account(self, reason: int, cycles: int, seconds: float) -> None:
         name = EXIT_NAMES.get(reason, str(reason))
