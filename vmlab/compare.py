@@ -204,8 +204,12 @@ class Comparison:
         """Readable text: each section and its differences, then the metrics side by side."""
         return "\n".join(_text_lines(self))
 
+    def to_html(self) -> str:
+        """An HTML table of every section (differences highlighted), for notebooks and widgets."""
+        return _html(self)
+
     def _repr_html_(self) -> str:
-        """An HTML table of every section (differences highlighted), for notebooks."""
+        """The HTML table (``to_html``), shown by Jupyter."""
         return _html(self)
 
 

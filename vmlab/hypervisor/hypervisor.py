@@ -84,7 +84,7 @@ class Hypervisor:
     >>> from vmlab import Hypervisor, images
     >>> hv = Hypervisor(host_memory="16M")
     >>> vm = hv.create_vm("a", images.load("hello"), memory="1M", mode="hw-assist")
-    >>> vm.start(); hv.run(cycles=1_000_000); vm.console.output.splitlines()[0]
+    >>> vm.start(); _ = hv.run(cycles=1_000_000); vm.console.output.splitlines()[0]
     'Hello, world! This is a VL32 machine.'
     """
 

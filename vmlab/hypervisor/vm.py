@@ -368,6 +368,17 @@ class VM:
         for gfn in np.nonzero((self.p2m >> P2M_SHIFT) == frame)[0].tolist():
             self._copy_on_write(gfn)
 
+    def feed(self, data: str | bytes) -> None:
+        """Type ``data`` into the VM's console (the guest reads it from its RX register).
+
+        Legal in every state but deleted. A running guest waiting in ``wfi`` for nothing but input
+        becomes runnable again; ValueError (nothing queued) if the input queue has no room.
+        """
+        self._require("feed", "created", "running", "paused", "stopped")
+        self.console.feed(data)
+        if self.wake_at is not None and self.wake_at >= NEVER:
+            self.wake_at = None  # it waited for input: look again
+
     def console_write(self, data: bytes) -> None:
         """Append bytes to the console output (a paravirtual console write)."""
         self.console.drain()

@@ -31,7 +31,14 @@ from bokeh.plotting import figure
 from ipywidgets import DOMWidget
 from jupyter_bokeh import BokehModel
 
-__all__ = ["PALETTE", "LiveChart", "line_chart", "setup_notebook", "stacked_area_chart"]
+__all__ = [
+    "PALETTE",
+    "LiveChart",
+    "MultiLineChart",
+    "line_chart",
+    "setup_notebook",
+    "stacked_area_chart",
+]
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 KINDS = ("line", "stacked")
@@ -237,3 +244,157 @@ def line_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChart:
 def stacked_area_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChart:
     """A live stacked-area chart widget (see :class:`LiveChart` for the options)."""
     return LiveChart(x, series, kind="stacked", **kwargs)
+
+
+class MultiLineChart(BokehModel):
+    """A live chart with one line per key, keys added as they appear (one VM, one exit reason).
+
+    Each line has its own ``ColumnDataSource`` (columns ``x`` and ``y``) streamed with
+    ``rollover``; updates are throttled to ``max_rate`` per second like :class:`LiveChart`. A line
+    is added by :meth:`add_line` or by the first :meth:`push` that names its key. Lines that share
+    a ``group`` share a colour (e.g. a VM's CPU share, solid, and its entitlement, dashed).
+
+    >>> chart = MultiLineChart(title="guest speed", y_label="MIPS")
+    >>> chart.push(1.0, {"vm1": 250.0, "vm2": 120.0})
+    True
+    >>> sorted(chart.lines), chart.sources["vm2"].data["y"]
+    (['vm1', 'vm2'], [120.0])
+    """
+
+    def __init__(
+        self,
+        *,
+        title: str = "",
+        x_label: str = "",
+        y_label: str = "",
+        rollover: int = 1_000,
+        max_rate: float = 4.0,
+        height: int = 220,
+        width: int = 460,
+        y_start: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        if rollover < 1 or max_rate < 0:
+            raise ValueError("rollover must be >= 1 and max_rate >= 0")
+        setup_notebook()
+        fig = figure(
+            title=title,
+            height=height,
+            width=width,
+            x_axis_label=x_label,
+            y_axis_label=y_label,
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            toolbar_location="right",
+        )
+        if y_start is not None:
+            fig.y_range.start = y_start
+        self.figure = fig
+        self.rollover = int(rollover)
+        self.max_rate = float(max_rate)
+        self.sources: dict[str, ColumnDataSource] = {}
+        self.updates = 0
+        self._groups: dict[str, str] = {}  # group -> colour
+        self._clock = clock
+        self._last_flush = float("-inf")
+        self._pending: dict[str, tuple[list[float], list[float]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        super().__init__(fig, **kwargs)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The keys of the lines, in the order they were added."""
+        return tuple(self.sources)
+
+    @property
+    def pending(self) -> int:
+        """Points buffered by the throttle, not yet in the chart."""
+        return sum(len(xs) for xs, _ in self._pending.values())
+
+    def add_line(
+        self, key: str, label: str | None = None, group: str | None = None, dashed: bool = False
+    ) -> None:
+        """Add an (empty) line ``key``; nothing happens if it exists."""
+        if key in self.sources:
+            return
+        group = key if group is None else group
+        color = self._groups.get(group)
+        if color is None:
+            color = self._groups[group] = PALETTE[len(self._groups) % len(PALETTE)]
+        source = ColumnDataSource({"x": [], "y": []})
+        self.figure.line(
+            "x",
+            "y",
+            source=source,
+            color=color,
+            line_width=2,
+            line_dash="dashed" if dashed else "solid",
+            legend_label=key if label is None else label,
+        )
+        if len(self.sources) == 0:
+            legend = self.figure.legend[0]
+            legend.orientation = "horizontal"
+            legend.border_line_alpha = 0
+            legend.padding = legend.margin = 2
+            legend.label_text_font_size = "10px"
+            self.figure.add_layout(legend, "above")
+        self.sources[key] = source
+        self._pending[key] = ([], [])
+
+    def push(self, x: float, values: Mapping[str, float]) -> bool:
+        """Add a point at ``x`` to each named line; True if the chart was updated now."""
+        for key, y in values.items():
+            self.add_line(key)
+            xs, ys = self._pending[key]
+            xs.append(float(x))
+            ys.append(float(y))
+            if len(xs) > self.rollover:
+                del xs[: len(xs) - self.rollover], ys[: len(ys) - self.rollover]
+        return self.flush(force=False) > 0
+
+    def flush(self, force: bool = True) -> int:
+        """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
+        n = self.pending
+        if n == 0:
+            return 0
+        now = self._clock()
+        wait = 0.0 if self.max_rate == 0 else self._last_flush + 1.0 / self.max_rate - now
+        if not force and wait > 0:
+            if self._timer is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    return 0  # no loop (a script): the next push or flush() sends them
+                self._timer = loop.call_later(wait, self._timed_flush)
+            return 0
+        pending, self._pending = self._pending, {key: ([], []) for key in self.sources}
+        for key, (xs, ys) in pending.items():
+            if xs:
+                self.sources[key].stream({"x": xs, "y": ys}, rollover=self.rollover)
+        self._last_flush = now
+        self.updates += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return n
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        self.flush(force=True)
+
+    def clear(self) -> None:
+        """Remove every point, shown or pending (the lines stay)."""
+        self._pending = {key: ([], []) for key in self.sources}
+        for source in self.sources.values():
+            source.data = {"x": [], "y": []}
+
+    def close(self) -> None:
+        """Close the widget (and forget a pending timer)."""
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._timer = None
+        if not hasattr(self, "_model"):
+            DOMWidget.close(self)
+            return
+        super().close()
