@@ -249,6 +249,7 @@ _BASE_METRICS = (
     "idle cycles",
     "slices",
     "exits",
+    "translated pages",
 )
 _EXIT_ORDER = {name: i for i, name in enumerate(EXIT_NAMES.values())}
 
@@ -275,14 +276,12 @@ def _metrics(stats: Any, memory_used: int) -> dict[str, int]:
         "idle cycles": int(stats.idle_cycles),
         "slices": int(stats.slices),
         "exits": sum(int(e.count) for e in stats.exits.values()),
+        "translated pages": int(stats.translated_pages),
     }
     for name, stat in stats.exits.items():
         out[f"exits: {name}"] = int(stat.count)
     for name, count in stats.hypercalls.items():
         out[f"hypercalls: {name}"] = int(count)
-    translated = getattr(stats, "translated_pages", None)
-    if translated is not None:
-        out["translated pages"] = int(translated)
     out["memory used"] = int(memory_used)
     return out
 

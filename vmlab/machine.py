@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,8 +54,6 @@ from .isa.arch import (
     CAUSE_NAMES,
     CSR_CYCLE,
     CSR_INSTRET,
-    CSR_NAMES,
-    CSR_NUMBERS,
     CSR_PTBR,
     CSR_STATUS,
     PAGE_SIZE,
@@ -111,10 +109,23 @@ class RunResult:
 
 
 class Registers:
-    """The 16 general registers by index (``regs[4]``) or ABI name (``regs["a0"]``); r0 stays 0."""
+    """The 16 general registers by index (``regs[4]``) or ABI name (``regs["a0"]``); r0 stays 0.
 
-    def __init__(self, arr: np.ndarray) -> None:
+    Names are ABI names (``a0``, ``sp``, ``fp`` for ``s0``) or ``r0``..``r15``, in any case; an
+    unknown name raises KeyError, an index outside 0..15 IndexError. Values are unsigned 32-bit
+    (``signed`` gives the signed view); a write keeps the low 32 bits and a write to r0 is dropped.
+    ``check_write``, if given, is called with the register's name before every write and may
+    refuse it by raising (a ``VM``'s registers are writable only while its vCPU is not scheduled).
+
+    >>> regs = Registers(np.zeros(17, dtype=np.int64))
+    >>> regs["a0"] = -1
+    >>> (regs["r4"], regs.signed("a0"), regs["zero"])
+    (4294967295, -1, 0)
+    """
+
+    def __init__(self, arr: np.ndarray, check_write: Callable[[str], None] | None = None) -> None:
         self._arr = arr
+        self._check_write = check_write
 
     def _index(self, key: int | str) -> int:
         if isinstance(key, str):
@@ -132,6 +143,8 @@ class Registers:
 
     def __setitem__(self, key: int | str, value: int) -> None:
         i = self._index(key)
+        if self._check_write is not None:
+            self._check_write(REG_NAMES[i])
         if i != 0:
             self._arr[i] = int(value) & 0xFFFFFFFF
 
@@ -423,10 +436,7 @@ class Machine:
 
     def csr(self, name: str | int) -> int:
         """Value of a control/status register by name or number (counters as full 64-bit)."""
-        num = CSR_NUMBERS.get(name, name) if isinstance(name, str) else name
-        if isinstance(num, str) or num not in CSR_NAMES:
-            raise KeyError(f"no CSR {name!r}; known: {', '.join(CSR_NUMBERS)}")
-        return self.cpu.csr(num)
+        return self.cpu.csr(name)
 
     @property
     def instructions(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.timer import NEVER
-from ..isa.arch import CSR_NAMES, CSR_STATUS, CSR_TIMECMP, NUM_CSRS, ST_MODE
+from ..isa.arch import CSR_NAMES, CSR_NUMBERS, CSR_STATUS, CSR_TIMECMP, NUM_CSRS, ST_MODE
 from .layout import (
     ST_CSR,
     ST_GCSR,
@@ -24,6 +24,17 @@ from .layout import (
 )
 
 NUM_REG_SLOTS = 17  # r0..r15 plus the scratch slot that absorbs writes to r0
+
+
+def csr_number(which: int | str) -> int:
+    """The number of a CSR given by name (``"status"``) or number; KeyError names the known ones."""
+    num = CSR_NUMBERS.get(which, which) if isinstance(which, str) else which
+    if isinstance(num, str | bool) or num not in CSR_NAMES:
+        raise KeyError(
+            f"no CSR {which!r}; known: {', '.join(CSR_NUMBERS)} "
+            f"(or their numbers {min(CSR_NAMES)}..{max(CSR_NAMES)})"
+        )
+    return int(num)
 
 
 @dataclass
@@ -63,11 +74,16 @@ class CpuState:
     def pc(self, value: int) -> None:
         self.st[ST_PC] = value & 0xFFFFFFFF
 
-    def csr(self, num: int, guest: bool = False) -> int:
-        """Raw value of CSR ``num`` in the host or guest bank (counters are 64-bit)."""
-        if num not in CSR_NAMES:
-            raise KeyError(f"no CSR number {num}; known: {sorted(CSR_NAMES)}")
-        return int(self.st[(ST_GCSR if guest else ST_CSR) + num])
+    def csr(self, which: int | str, guest: bool = False) -> int:
+        """Raw value of a CSR, by name or number, in the host or guest bank (counters 64-bit).
+
+        ``guest=True`` reads the guest bank: the virtual CSRs a VM's guest kernel sees.
+        An unknown name or number raises KeyError listing the known names.
+
+        >>> CpuState().csr("ie") == CpuState().csr(7) == 0
+        True
+        """
+        return int(self.st[(ST_GCSR if guest else ST_CSR) + csr_number(which)])
 
     def save(self) -> dict[str, np.ndarray]:
         """A copy of the whole state."""

@@ -77,16 +77,25 @@ def retire(vm: VM, word: int) -> None:
     vm.cpu.st[ST_PC] = (int(vm.cpu.st[ST_PC]) + 4) & M32
 
 
+def no_vector_message(cause: int, tval: int, pc: int) -> str:
+    """What a VM says when its guest takes a trap with no trap vector (every technique alike).
+
+    >>> no_vector_message(11, 0x80000000, 0x1004)
+    'unhandled guest access fault (tval 0x80000000) at pc 0x00001004: the guest has no trap ...'
+    """
+    name = CAUSE_NAMES.get(cause, f"trap (cause {cause:#x})")
+    return (
+        f"unhandled guest {name} (tval {tval:#010x}) at pc {pc:#010x}: "
+        "the guest has no trap vector (tvec = 0)"
+    )
+
+
 def reflect(vm: VM, cause: int, tval: int) -> int:
     """Deliver a trap or interrupt to the guest kernel, as the hardware would have."""
     st = vm.cpu.st
     vec = cpu.enter_trap(st, G, int(st[ST_PC]), cause, tval)
     if vec < 0:
-        name = CAUSE_NAMES.get(cause, f"cause {cause:#x}")
-        vm._crash(
-            f"guest took a {name} (tval {tval:#010x}) at pc {int(st[ST_PC]):#010x} "
-            "with no trap vector set"
-        )
+        vm._crash(no_vector_message(cause, tval, int(st[ST_PC])))
         return vm.hv.costs.reflect
     st[ST_PC] = vec
     return vm.hv.costs.reflect
@@ -359,6 +368,7 @@ __all__ = [
     "handle_mmio",
     "handle_npf",
     "handle_priv",
+    "no_vector_message",
     "reflect",
     "retire",
     "timer_armed",

@@ -26,8 +26,8 @@ The manifest (JSON) holds, with blobs referred to by their index in "blobs"::
                exit_code, message, guest_clock and wake_in (guest cycles; null: never
                started / not waiting), cpu {regs: [17 ints], st: [the CpuState array]},
                console {output: blob, input: blob, dropped}, disk (blob or null),
-               stats (VMStats: counters, exits {name: {count, cycles, host_seconds}},
-               hypercalls), decoded (blob: which words the decode cache held), pages (blob)
+               stats (VMStats: counters (translated_pages may be absent: 0), exits
+               {name: {count, cycles, host_seconds}}, hypercalls), decoded (blob: which words the decode cache held), pages (blob)
     snapshots  the snapshot tree, oldest first: name, parent (index or null), incremental,
                clock (host cycle on the exporting host), state (as "vm")
     current_snapshot   index or null;  pending  blob: pages written since it
@@ -376,7 +376,8 @@ class _Parser:
                 }
             elif key == "host_seconds":
                 stats.host_seconds = float(self.get(obj, key, (int, float), where))
-            else:  # the counters, and any a newer vmlab added
+            else:  # the counters (translated_pages, absent from older files, stays 0) and
+                # any a newer vmlab added
                 setattr(stats, key, self.get(obj, key, int, where))
         for key in _STATS_COUNTERS:
             self.get(obj, key, int, where)

@@ -364,7 +364,12 @@ def run_vcpu(
     costs: np.ndarray,
     cnt: np.ndarray,
 ) -> int:
-    """Run the vCPU for up to ``max_cycles``: EXIT_BUDGET, YIELD, or an exit for Python."""
+    """Run the vCPU for up to ``max_cycles``: EXIT_BUDGET, YIELD, or an exit for Python.
+
+    ``used`` is read off the guest clock, so it counts the instructions a handler emulated
+    too (as ``VM._slice_used`` does): where the slice stops does not depend on how it was cut.
+    """
+    start = st[G + CSR_CYCLE]
     used = 0
     reason = EXIT_BUDGET
     while used < max_cycles:
@@ -376,14 +381,14 @@ def run_vcpu(
         ran = st[G + CSR_CYCLE] - start_cyc
         cnt[C_INSTRUCTIONS] += st[G + CSR_INSTRET] - start_ins
         cnt[C_GUEST_CYCLES] += ran
-        used += ran
+        used = st[G + CSR_CYCLE] - start
         if reason == EXIT_BUDGET:
             break
         cost = handle_exit_jit(reason, regs, st, mem, dcache, p2m, costs, cnt)
         if cost == PYTHON:
             break
         st[G + CSR_CYCLE] += cost  # no costs.userspace: this exit never left compiled code
-        used += cost
+        used = st[G + CSR_CYCLE] - start
         cnt[C_HYPERVISOR_CYCLES] += cost
         cnt[C_EXIT_COUNT + reason] += 1
         cnt[C_EXIT_CYCLES + reason] += cost
@@ -418,8 +423,7 @@ def _fold(vm: VM, cnt: np.ndarray, seconds: float) -> int:
     for num in np.flatnonzero(cnt[C_HCALLS : C_HCALLS + NUM_HCALL_SLOTS]).tolist():
         name = hc.NAMES.get(num, str(num))
         stats.hypercalls[name] = stats.hypercalls.get(name, 0) + int(cnt[C_HCALLS + num])
-    if cnt[C_TRANSLATED]:
-        stats.translated_pages = getattr(stats, "translated_pages", 0) + int(cnt[C_TRANSLATED])
+    stats.translated_pages += int(cnt[C_TRANSLATED])
     used = int(cnt[C_USED])
     cnt[:] = 0
     return used

@@ -5,11 +5,14 @@ Time is the host's modelled clock (``hv.clock``, in cycles). Each VM's guest clo
 the VMM handles its exits: the overhead of virtualization is visible from inside, as on real
 hardware. Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with
 vSphere-style reservation and limit (fractions of the host CPU) per period; a VM waiting in wfi
-costs nothing; runs are deterministic. Accounting is in ``vmlab.hypervisor.metrics``.
+costs nothing; runs are deterministic, and where a ``run`` call ends does not change the schedule
+(``run(cycles=a); run(cycles=b)`` is ``run(cycles=a + b)``). Accounting is in
+``vmlab.hypervisor.metrics``.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import time
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.layout import P2M_SHIFT
+from ..core.layout import EXIT_BUDGET, P2M_SHIFT, STAT_EXITS
 from ..devices.disk import Disk
 from ..image import Image
 from ..isa.arch import PAGE_SIZE
@@ -66,6 +69,17 @@ class _Sched:
     period: int = -1  # the period period_used counts in
     period_used: int = 0
     throttled_until: int = 0  # host cycle at which its limit releases it
+
+
+@dataclass(slots=True)
+class _Slice:
+    """The slice on the CPU. It outlives a run that ends inside it: the next run continues it."""
+
+    vm: VM
+    left: int  # host cycles of its budget still to run (its world switch already taken off)
+    begun: bool = False  # its world switch (if any) is charged and its period rolled
+    counted: bool = False  # vm.run_slice has run for it (vm.stats.slices counts a slice once)
+    vclock: int = 0  # the virtual clock had it ended where a run's end cut it (see _end_slice)
 
 
 @dataclass(slots=True)
@@ -121,12 +135,16 @@ class Hypervisor:
         self.sample_cycles = SAMPLE_CYCLES
         self.history_length = HISTORY
         self._vms: dict[str, VM] = {}
-        self._last: VM | None = None
+        self._last: VM | None = None  # the VM the CPU last ran (switching away costs)
+        self._slice: _Slice | None = None  # the slice in progress, kept between runs
+        self._slice_seen: tuple[Any, ...] = ()  # what the scheduler saw when that run ended
+        self._due = 0  # the host cycle the runs so far were asked to reach (<= clock)
         self._sched: dict[VM, _Sched] = {}
         self._seq = 0
         self._vclock = 0  # the virtual time of the VMs that are running (monotone)
         self._host_series = Series(HOST_SERIES_KEYS, HISTORY)
-        self._host_sampled = -1
+        self._host_sampled = -1  # host cycle of its newest point
+        self._host_regular = -1  # host cycle of its newest regular point (see _sample)
         self._exit_stats: dict[str, ExitStat] = {}  # exits taken on this host, by reason
         self._exits = 0  # exits taken on this host (all VMs, deleted ones included)
 
@@ -229,6 +247,20 @@ class Hypervisor:
     # fractions of the host CPU enforced per period of PERIOD_CYCLES: a VM behind its reservation
     # in the current period runs first; a VM that has used its limit waits for the next period
     # (an overshoot is carried over). All integer arithmetic on modelled cycles: deterministic.
+    #
+    # The end of a ``run`` call is invisible to the schedule: the slice in progress is kept
+    # (``_Slice``) and the next run continues it (same VM, no world switch, still one slice in
+    # ``vm.stats.slices``, counted in the period it began in), the next run's end counts from
+    # where this one was asked to stop (``_due``), and regular time-series points keep their
+    # own spacing. So ``run(cycles=a); run(cycles=b)`` leaves exactly the state of
+    # ``run(cycles=a + b)``. Lifecycle actions between runs do change the schedule: the kept
+    # slice ends if, when the next run starts, anything the scheduler looks at has changed (a VM
+    # created, deleted, started, stopped, reset, paused or resumed, woken by input, its shares,
+    # reservation or limit set, ``slice_cycles`` changed; a pause undone by a resume before the
+    # next run changes nothing), and at once when its VM is snapshotted, cloned, exported,
+    # restored or deleted (what a VM does next must depend on its recorded state alone). It
+    # ends as if the last run had ended it: the next run decides afresh, and the VM it picks
+    # pays a world switch only if the CPU ran another VM last.
     def set_resources(
         self,
         vm: VM | str,
@@ -309,13 +341,40 @@ class Hypervisor:
         if rejoin:  # no credit for time away: at most one slice behind the others
             bonus = min(self.slice_cycles, PERIOD_CYCLES) * _VT_SCALE // vm.shares
             e.vtime = max(e.vtime, self._vclock - bonus)
-        if vm.reservation > 0:
-            q.reserved.append(vm)
+        if vm.reservation > 0:  # kept in age order, whatever order they came back in
+            bisect.insort(q.reserved, vm, key=lambda v: self._sched[v].seq)
         else:
             heapq.heappush(q.ready, (e.vtime, e.seq, vm))
 
+    def _seen(self) -> tuple[Any, ...]:
+        """What the scheduler looks at between runs (a kept slice lives while it is unchanged)."""
+        return (
+            self.slice_cycles,
+            *(
+                (
+                    vm,
+                    vm.state,
+                    vm.shares,
+                    vm.reservation,
+                    vm.limit,
+                    vm.wake_at,
+                    vm.stats.instructions,
+                    vm.stats.consumed_cycles,
+                )
+                for vm in self._vms.values()
+            ),
+        )
+
     def _run_queue(self) -> _RunQueue:
-        """The run queue at the start of ``run``: every powered-on VM, filed."""
+        """The run queue at the start of ``run``: every powered-on VM, filed.
+
+        The VM of a kept slice stays on the CPU (it is not filed); a kept slice whose
+        circumstances changed since the last run ended is dropped first.
+        """
+        sl = self._slice
+        if sl is not None and (not sl.vm.runnable or self._seen() != self._slice_seen):
+            self._end_slice(sl.vm)
+            sl = None
         q = _RunQueue()
         for vm in self._vms.values():
             acct = self._entry(vm).account
@@ -327,7 +386,8 @@ class Hypervisor:
             }
             if vm.state == "running":
                 acct.active_from = self.clock
-                self._enqueue(q, vm, rejoin=True)
+                if sl is None or sl.vm is not vm:
+                    self._enqueue(q, vm, rejoin=True)
         return q
 
     def _sync(self, vm: VM, acct: VMAccount) -> None:
@@ -383,12 +443,17 @@ class Hypervisor:
         self._vclock = max(self._vclock, vtime)
         return vm
 
-    def _advance_vclock(self, q: _RunQueue) -> None:
-        """Move the virtual clock up to the least virtual time of the VMs ready to run."""
+    def _least_vtime(self, q: _RunQueue, *more: VM) -> int | None:
+        """The least virtual time of the VMs ready to run (and of ``more``), if any."""
         low = q.ready[0][0] if q.ready else None
-        for vm in q.reserved:
+        for vm in (*q.reserved, *more):
             vtime = self._entry(vm).vtime
             low = vtime if low is None else min(low, vtime)
+        return low
+
+    def _advance_vclock(self, q: _RunQueue) -> None:
+        """Move the virtual clock up to the least virtual time of the VMs ready to run."""
+        low = self._least_vtime(q)
         if low is not None and low > self._vclock:
             self._vclock = low
 
@@ -399,19 +464,17 @@ class Hypervisor:
             wake = min(wake, self._entry(q.throttled[0]).throttled_until)
         return wake
 
-    def _budget(self, q: _RunQueue, vm: VM, end: int, instructions_left: int | None) -> int:
-        """Host cycles the next slice of ``vm`` may take."""
+    def _budget(self, q: _RunQueue, vm: VM) -> int:
+        """Host cycles the next slice of ``vm`` may take (a run's end does not shorten it)."""
         now = self.clock
         competing = bool(q.ready or q.reserved)
         budget = self.slice_cycles if competing else max(self.slice_cycles, PERIOD_CYCLES)
-        budget = min(budget, end - now, self._next_wake(q) - now)
+        budget = min(budget, self._next_wake(q) - now)
         if vm.limit is not None or vm.reservation > 0 or q.reserved:
             budget = min(budget, PERIOD_CYCLES - now % PERIOD_CYCLES)  # per-period accounting
         if vm.limit is not None:
             room = int(vm.limit * PERIOD_CYCLES) - self._used_in_period(vm, self._entry(vm))
             budget = min(budget, room)
-        if instructions_left is not None:
-            budget = min(budget, instructions_left)  # an instruction takes at least one cycle
         return max(1, budget)
 
     def _settle(self, vm: VM, now: int, e: _Sched | None = None) -> None:
@@ -433,27 +496,48 @@ class Hypervisor:
             t = stop
         acct.ready_cycles += now - t
 
-    def _run_one(self, vm: VM, budget: int) -> int:
-        """One slice of ``vm`` with its world switch and accounting; returns instructions retired."""
+    def _run_one(self, sl: _Slice, end: int, instructions_left: int | None) -> int:
+        """Run the slice ``sl`` on until it ends or reaches ``end`` or the instructions left.
+
+        Its first part charges the world switch (if the CPU last ran another VM) and rolls the
+        VM's period; the slice is done (``self._slice`` cleared) once its budget is used or the
+        VM cannot run on. Returns the guest instructions retired.
+        """
+        vm = sl.vm
         e = self._entry(vm)
         self._settle(vm, self.clock, e)
         start = self.clock
         s = vm.stats
         g0, h0, i0 = s.guest_cycles, s.hypervisor_cycles, s.instructions
-        self._used_in_period(vm, e)  # roll the period first: this slice counts in this one
+        budget = 0
         try:
-            if self._last is not None and self._last is not vm:
-                switch = self.costs.world_switch
-                s.hypervisor_cycles += switch
-                stat = s.exits.get(WORLD_SWITCH)
-                if stat is None:
-                    stat = s.exits[WORLD_SWITCH] = ExitStat()
-                stat.count += 1
-                stat.cycles += switch
-                self.clock += switch  # the guest sees the switch's time pass
-                budget = max(1, budget - switch)
-            self._last = vm
-            vm.run_slice(budget)
+            if not sl.begun:
+                sl.begun = True
+                self._used_in_period(vm, e)  # roll the period first: this slice counts in this one
+                if self._last is not None and self._last is not vm:
+                    switch = self.costs.world_switch
+                    s.hypervisor_cycles += switch
+                    stat = s.exits.get(WORLD_SWITCH)
+                    if stat is None:
+                        stat = s.exits[WORLD_SWITCH] = ExitStat()
+                    stat.count += 1
+                    stat.cycles += switch
+                    self.clock += switch  # the guest sees the switch's time pass
+                    sl.left = max(1, sl.left - switch)
+                self._last = vm
+            budget = min(sl.left, end - self.clock)
+            if instructions_left is not None:
+                budget = min(budget, instructions_left)  # an instruction takes at least a cycle
+            if budget > 0:
+                before = self.clock
+                budget_exits = int(vm.cpu.st[STAT_EXITS + EXIT_BUDGET])
+                vm.run_slice(budget)
+                if sl.counted:  # the same slice, continued: vm.run_slice counted it again
+                    s.slices -= 1
+                sl.counted = True
+                sl.left -= s.guest_cycles + s.hypervisor_cycles - g0 - h0 - (before - start)
+                if sl.left > 0 and vm.runnable:  # cut by the run's end, not by the slice's:
+                    vm.cpu.st[STAT_EXITS + EXIT_BUDGET] = budget_exits  # the core's count too
         finally:  # even on Ctrl-C the counters keep adding up
             guest, hyp = s.guest_cycles - g0, s.hypervisor_cycles - h0
             used, ran = guest + hyp, s.instructions - i0
@@ -467,12 +551,15 @@ class Hypervisor:
             total = used * _VT_SCALE + e.vrem
             e.vtime += total // vm.shares
             e.vrem = total % vm.shares
+            if sl.left <= 0 or not vm.runnable:
+                self._slice = None
         if vm.state != "running" and e.account.active_from is not None:
             e.account.elapsed_cycles += self.clock - e.account.active_from
             e.account.active_from = None
         # a guest looping on a trap that emulation reflects (no instruction retires) still
         # costs hypervisor cycles: time moves on, so only a slice that used nothing is a hang
-        if used == 0 and ran == 0 and vm.runnable:
+        if budget > 0 and used == 0 and ran == 0 and vm.runnable:
+            self._slice = None
             raise RuntimeError(
                 f"VM {vm.name!r} made no progress in a slice at pc {vm.pc:#010x} "
                 f"({vm.message or 'no exit explains it'}); the hypervisor stopped to avoid a hang"
@@ -482,53 +569,82 @@ class Hypervisor:
     def run(self, cycles: int | None = None, instructions: int | None = None) -> int:
         """Advance the host clock, running every started VM by its shares; returns cycles advanced.
 
-        Stops at the first slice boundary at or after ``cycles`` host cycles (a slice ends past
-        it by less than one instruction or one exit's cost; time with nothing to run ends exactly
-        on it), or once the VMs together have retired ``instructions`` guest instructions (the
+        Runs until the host clock reaches ``cycles`` host cycles past the point where the
+        previous run was asked to stop, and returns ``cycles``: the last slice ends past that
+        point by less than one instruction, one exit's cost or a world switch (time with nothing
+        to run ends exactly on it), and the next run takes that overshoot off its own budget.
+        Or stops once the VMs together have retired ``instructions`` guest instructions (the
         last slice is cut to the instructions left; an exit that emulates an instruction can add
-        one more), or when no VM can run any more (all stopped, paused, or waiting for input).
-        With neither budget a spinning guest keeps it running: interrupt with Ctrl-C.
+        one more), or when no VM can run any more (all stopped, paused, or waiting for input);
+        then returns how far the clock moved. With neither budget a spinning guest keeps it
+        running: interrupt with Ctrl-C.
+
+        Where a run ends is invisible to the schedule: ``run(cycles=a); run(cycles=b)`` leaves
+        every VM, the accounting and the scheduler exactly as ``run(cycles=a + b)`` (the time
+        series get one extra point at the end of each run). The slice in progress is kept for
+        the next run unless something the scheduler looks at changes in between (see the
+        scheduling notes above ``set_resources``).
         """
         for name, value in (("cycles", cycles), ("instructions", instructions)):
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{name} must be an integer >= 0, not {value!r}")
         start = self.clock
-        end = NEVER if cycles is None else start + cycles
+        end = NEVER if cycles is None else self._due + cycles
         retired = 0
         t0 = time.perf_counter()
         q = self._run_queue()
+        done = False
         try:
             while self.clock < end and (instructions is None or retired < instructions):
-                self._wake(q)
-                vm = self._pick(q)
-                if vm is None:
-                    wake = self._next_wake(q)
-                    if wake >= NEVER:
-                        break  # nothing will ever run again without outside help
-                    wake = min(wake, end)
-                    self.idle_cycles += wake - self.clock
-                    self.clock = wake
-                    if self.clock - self._host_sampled >= self.sample_cycles:
-                        self._sample_host()
-                    continue
+                sl = self._slice
+                if sl is None:
+                    self._wake(q)
+                    vm = self._pick(q)
+                    if vm is None:
+                        wake = self._next_wake(q)
+                        if wake >= NEVER:
+                            break  # nothing will ever run again without outside help
+                        self.idle_cycles += min(wake, end) - self.clock
+                        self.clock = min(wake, end)
+                        if wake <= end:  # (idle cut by the run's end goes on in the next)
+                            self._sample_host(regular=True)
+                        continue
+                    sl = self._slice = _Slice(vm, self._budget(q, vm))
                 left = None if instructions is None else instructions - retired
-                retired += self._run_one(vm, self._budget(q, vm, end, left))
+                retired += self._run_one(sl, end, left)
+                if self._slice is not None:
+                    continue  # cut by the run's end: the slice goes on in the next run
+                vm = sl.vm
                 self._enqueue(q, vm, rejoin=False)
                 self._advance_vclock(q)
-                if self.clock - self._entry(vm).account.last_sample >= self.sample_cycles:
-                    self._sample(vm)
-                if self.clock - self._host_sampled >= self.sample_cycles:
-                    self._sample_host()
+                self._sample(vm, regular=True)
+                self._sample_host(regular=True)
+            self._wake(q)  # as the next look at this clock would: a 0-cycle run changes nothing
+            done = True
         finally:
+            if not done:
+                self._slice = None  # an interrupted run ends its slice
+            if self._slice is not None:  # should it end here after all (see _end_slice)
+                low = self._least_vtime(q, self._slice.vm)
+                self._slice.vclock = max(self._vclock, low if low is not None else 0)
             self._end_run()
             self.host_seconds += time.perf_counter() - t0
-        return self.clock - start
+            self._slice_seen = self._seen() if self._slice is not None else ()
+            self._due = end if self.clock >= end else self.clock
+        return cycles if self.clock >= end else self.clock - start
 
     def _end_run(self) -> None:
-        """Close the books at the end of a run: settle every VM, take a point of every series."""
+        """Close the books at the end of a run: settle every VM, take a point of every series.
+
+        Every VM's period is brought up to date (as the next look would), but that of the VM
+        whose slice goes on: its slice counts in the period it began in.
+        """
         now = self.clock
+        on_cpu = None if self._slice is None else self._slice.vm
         for vm in self._vms.values():
             e = self._entry(vm)
+            if vm is not on_cpu:
+                self._used_in_period(vm, e)
             self._settle(vm, now, e)
             if e.account.active_from is not None:
                 e.account.elapsed_cycles += now - e.account.active_from
@@ -561,9 +677,19 @@ class Hypervisor:
         return import_vm(self, path, name)
 
     # ---- metrics ---------------------------------------------------------------------------
-    def _sample(self, vm: VM) -> None:
-        """Add a point to ``vm``'s time series (its counters now)."""
+    def _sample(self, vm: VM, regular: bool = False) -> None:
+        """Add a point to ``vm``'s time series (its counters now).
+
+        ``regular``: only if its last regular point is ``sample_cycles`` old. Regular points
+        are spaced by themselves: the extra point at the end of a run does not move them.
+        """
         acct = self._entry(vm).account
+        if regular:
+            if self.clock - acct.last_regular < self.sample_cycles:
+                return
+            acct.last_regular = self.clock
+        if acct.last_sample == self.clock and len(acct.series):
+            return  # a point at this clock already (the end of the previous run)
         s = vm.stats
         shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
         acct.series.append(
@@ -581,8 +707,14 @@ class Hypervisor:
         )
         acct.last_sample = self.clock
 
-    def _sample_host(self) -> None:
-        """Add a point to the host's time series."""
+    def _sample_host(self, regular: bool = False) -> None:
+        """Add a point to the host's time series (``regular``: as in ``_sample``)."""
+        if regular:
+            if self.clock - self._host_regular < self.sample_cycles:
+                return
+            self._host_regular = self.clock
+        if self._host_sampled == self.clock and len(self._host_series):
+            return  # a point at this clock already (the end of the previous run)
         self._host_series.append(
             (
                 self.clock,
@@ -602,6 +734,19 @@ class Hypervisor:
         self._sched.pop(vm, None)
         if self._last is vm:
             self._last = None
+        self._end_slice(vm)
+
+    def _end_slice(self, vm: VM) -> None:
+        """End the slice kept for ``vm`` between runs, if any, where the last run cut it.
+
+        As a slice that ends in a run: its VM is back among the ready ones, so the virtual
+        clock moves up to the least virtual time among them (a VM that comes back later gets
+        no more credit than against a slice that had ended there).
+        """
+        sl = self._slice
+        if sl is not None and sl.vm is vm:
+            self._slice = None
+            self._vclock = max(self._vclock, sl.vclock)
 
     def metrics(self, vm: VM | str | None = None) -> HostMetrics | VMMetrics:
         """A snapshot of the host's counters, or of one VM's (``vm.metrics()`` is the same)."""
@@ -648,6 +793,7 @@ class Hypervisor:
             memory_size=vm.memory_size,
             memory_used=vm.memory_used,
             exits=exit_table(s.exits.items()),
+            translated_pages=s.translated_pages,
         )
 
     def series(self, vm: VM | str | None = None) -> Series:

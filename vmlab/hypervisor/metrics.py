@@ -23,9 +23,10 @@ back.
 
 ``hv.metrics()`` / ``vm.metrics()`` return cheap snapshots (:class:`HostMetrics`,
 :class:`VMMetrics`). ``hv.series(vm)`` / ``hv.series()`` are bounded time series of the same
-counters (a ring buffer, :class:`Series`: the newest ``HISTORY`` points; a VM gets a point at
-most every ``hv.sample_cycles`` host cycles while it runs, and every VM and the host get one at the
-end of every ``hv.run`` call); ``hv.samples(vm, after=clock)`` gives a VM's newest points as
+counters (a ring buffer, :class:`Series`: the newest ``HISTORY`` points; a VM gets a regular
+point at most every ``hv.sample_cycles`` host cycles while it runs, and every VM and the host get
+an extra one at the end of every ``hv.run`` call, which does not move the regular ones: split
+runs have every point one run has); ``hv.samples(vm, after=clock)`` gives a VM's newest points as
 :class:`Sample` objects (what a live chart polls for). ``hv.rows(kind)`` flattens any of them to a
 list of dicts with the stable keys below, ready for ``pandas.DataFrame(rows)`` (pandas is not
 needed by vmlab).
@@ -83,6 +84,7 @@ VM_ROW_KEYS: tuple[str, ...] = (
     "elapsed_cycles",
     "exits",
     "exit_cycles",
+    "translated_pages",
     "host_seconds",
     "memory_size",
     "memory_used",
@@ -208,7 +210,8 @@ class VMAccount:
     limited_cycles: int = 0
     elapsed_cycles: int = 0  # host cycles while powered on and not paused (measured separately)
     active_from: int | None = None  # host cycle since which it has been running (during a run)
-    last_sample: int = -1
+    last_sample: int = -1  # host cycle of its newest point
+    last_regular: int = -1  # host cycle of its newest regular point (end-of-run ones aside)
     exits: int = 0  # its exit count when last looked at (keeps the host's total current)
     exits_at_start: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # of a run
     seen: int | None = None  # its guest + hypervisor + idle cycles when last accounted
@@ -286,6 +289,7 @@ class VMMetrics(_ExitTotals):
     memory_size: int
     memory_used: int
     exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)
+    translated_pages: int = 0  # code pages binary-translated (binary-translation mode)
 
     @property
     def consumed_cycles(self) -> int:

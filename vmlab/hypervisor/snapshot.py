@@ -330,8 +330,13 @@ def _decoded_masks(dcache: np.ndarray, frames: np.ndarray, masks: np.ndarray) ->
 
 
 def capture_state(vm: VM) -> SavedState:
-    """The VM's whole state except its memory pages, as a ``SavedState`` (copies, not views)."""
+    """The VM's whole state except its memory pages, as a ``SavedState`` (copies, not views).
+
+    A slice the hypervisor kept for the VM between runs ends here: what the VM does next then
+    depends on the recorded state alone, so a copy made from it runs on exactly as it does.
+    """
     hv = vm.hv
+    hv._end_slice(vm)
     vm.console.drain()
     console = vm.console.save()
     saved = vm.cpu.save()
@@ -377,6 +382,7 @@ def apply_state(vm: VM, state: SavedState, refill: bool = True) -> None:
     linked clone skips it because it shares frames, and their cache, with its source.
     """
     hv = vm.hv
+    hv._end_slice(vm)  # a restored VM starts a fresh slice, as one imported elsewhere would
     cpu = vm.cpu
     breakpoints = cpu.st[_BP_SLOTS].copy()
     cpu.restore({"regs": state.regs, "st": state.st})

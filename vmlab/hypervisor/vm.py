@@ -7,6 +7,10 @@ VM, its state and what is allowed)::
     created/running/paused --stop--> stopped          (the guest may also stop itself)
     any state but deleted --reset--> created          (power-on state, image reloaded)
     created/stopped --delete--> deleted               (its host memory is returned)
+
+Inspection works in every state: ``vm.regs["a0"]`` (as ``Machine.regs``) and ``vm.csr("status")``
+(the guest's virtual CSRs; ``guest=False`` for the real bank). Writing a register is legal when
+created, paused or stopped: not while ``hv.run`` may be running the vCPU, nor once deleted.
 """
 
 from __future__ import annotations
@@ -56,7 +60,6 @@ from ..devices.console import Console
 from ..devices.disk import NO_DISK, Disk
 from ..image import Image
 from ..isa.arch import (
-    CAUSE_NAMES,
     CSR_CYCLE,
     CSR_IE,
     CSR_INSTRET,
@@ -67,6 +70,7 @@ from ..isa.arch import (
     ST_IE,
     ST_PG,
 )
+from ..machine import Registers
 from ..units import format_size
 from . import exits
 from .bt import translate_page
@@ -113,6 +117,7 @@ class VMStats:
     idle_cycles: int = 0  # host cycles this VM spent waiting (costing nothing)
     host_seconds: float = 0.0  # wall-clock time the host spent on this VM (measured)
     slices: int = 0
+    translated_pages: int = 0  # code pages binary-translated (binary-translation mode)
     exits: dict[str, ExitStat] = field(default_factory=dict)
     hypercalls: dict[str, int] = field(default_factory=dict)
 
@@ -513,7 +518,7 @@ class VM:
             return exits.handle_idle(self)
         if reason == EXIT_TRANSLATE:
             translate_page(self.hv.memory.mem, self.hv.memory.dcache, st, int(st[ST_EXIT + 2]))
-            self.stats.translated_pages = getattr(self.stats, "translated_pages", 0) + 1
+            self.stats.translated_pages += 1
             return self.hv.costs.translate_page
         if reason == EXIT_BT:
             return exits.handle_bt(self)
@@ -528,10 +533,7 @@ class VM:
             return self.hv.costs.vmexit
         if reason == EXIT_FAULT:
             cause, tval = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
-            self._crash(
-                f"unhandled guest {CAUSE_NAMES.get(cause, hex(cause))} (tval {tval:#010x}) at "
-                f"pc {int(st[ST_PC]):#010x}: the guest has no trap vector"
-            )
+            self._crash(exits.no_vector_message(cause, tval, int(st[ST_PC])))
             return self.hv.costs.vmexit
         if reason == EXIT_BREAKPOINT:
             return 0
@@ -600,6 +602,41 @@ class VM:
         return VMWidget(self, autorun=autorun)
 
     # ---- inspection ----------------------------------------------------------------------------
+    @property
+    def regs(self) -> Registers:
+        """The vCPU's general registers (r0..r15) by index or ABI name, as ``Machine.regs``.
+
+        Reading is legal in every state. Writing is legal when: created, paused, stopped (not
+        while the VM is running, i.e. scheduled by ``hv.run``: pause it first); otherwise
+        ``VMStateError``.
+
+        >>> from vmlab import Hypervisor, assemble
+        >>> vm = Hypervisor().create_vm("doc", assemble("_start: addi a0, a0, 1\\n halt"))
+        >>> vm.regs["a0"] = 41
+        >>> vm.start()
+        >>> _ = vm.hv.run()
+        >>> (vm.regs["a0"], vm.exit_code, vm.csr("status"))
+        (42, 42, 1)
+        """
+        return Registers(self.cpu.regs, self._check_register_write)
+
+    def _check_register_write(self, name: str) -> None:
+        if self.state not in ("created", "paused", "stopped"):
+            raise VMStateError(
+                f"cannot write register {name} of VM {self.name!r}: it is {self.state}; "
+                "registers may be written when created or paused or stopped"
+            )
+
+    def csr(self, name: str | int, guest: bool = True) -> int:
+        """Value of a control/status register by name or number (counters as full 64-bit).
+
+        By default the guest's virtual CSR: the bank the guest kernel reads and writes (what
+        ``Machine.csr`` would show had the guest run on bare metal). ``guest=False`` reads the
+        real bank, as the hardware holds it while the guest runs. Legal in every state; an
+        unknown name or number raises KeyError listing the known names.
+        """
+        return self.cpu.csr(name, guest=guest)
+
     @property
     def pc(self) -> int:
         """The vCPU's program counter."""
