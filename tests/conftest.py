@@ -173,3 +173,12 @@ class PageTables:
     def pte(self, va: int) -> int:
         """The current level-2 PTE of ``va``."""
         return self.m.read_word(self.pte_addr(va))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Mark a test whose call failed (the browser tests then save a screenshot)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed = True  # type: ignore[attr-defined]
+    return report

@@ -151,3 +151,25 @@ def test_bad_chart_options_are_clear_errors() -> None:
 
 def test_setup_notebook_does_nothing_outside_a_kernel() -> None:
     assert setup_notebook() is False
+
+
+def test_the_browser_echo_of_a_stream_is_ignored() -> None:
+    """jupyter_bokeh's frontend sends back each patch it applied; applying it again doubles data."""
+    from bokeh.core.serialization import Serializer
+    from bokeh.document.events import ColumnsStreamedEvent
+    from jupyter_bokeh import BokehModel
+
+    from vmlab.ui import MultiLineChart
+
+    def echo() -> dict:
+        doc = chart.source.document
+        event = ColumnsStreamedEvent(doc, chart.source, "data", {"x": [1.0], "a": [2.0]}, None)
+        rep = Serializer(references=set(doc.models)).encode(event)
+        return {**rep, "event": "jsevent"}
+
+    chart = MultiLineChart(max_rate=0)
+    chart.push(1.0, {"a": 2.0})
+    chart._sync_model(chart, echo(), [])
+    assert chart.source.data["x"] == [1.0]  # ignored
+    BokehModel._sync_model(chart, chart, echo(), [])  # what jupyter_bokeh itself would do
+    assert chart.source.data["x"] == [1.0, 1.0]  # the point twice: why it must be ignored

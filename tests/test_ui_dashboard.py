@@ -157,22 +157,22 @@ def test_charts_get_a_point_per_refresh_while_vms_run() -> None:
     d.overhead_chart.flush()
     assert len(d.overhead_chart.source.data["clock"]) == 4
     for name in ("a", "b"):
-        assert len(d.mips_chart.sources[name].data["y"]) == 4
-        assert all(v > 0 for v in d.mips_chart.sources[name].data["y"])
-        assert len(d.share_chart.sources[name].data["y"]) == 4
+        assert len(d.mips_chart.series(name)[1]) == 4
+        assert all(v > 0 for v in d.mips_chart.series(name)[1])
+        assert len(d.share_chart.series(name)[1]) == 4
     # shares 1000 : 3000 -> entitlements 1/4 and 3/4, shown dashed beside the shares received
-    assert d.share_chart.sources["a entitled"].data["y"] == pytest.approx([0.25] * 4)
-    assert d.share_chart.sources["b entitled"].data["y"] == pytest.approx([0.75] * 4)
+    assert d.share_chart.series("a entitled")[1] == pytest.approx([0.25] * 4)
+    assert d.share_chart.series("b entitled")[1] == pytest.approx([0.75] * 4)
     # the guest/hypervisor/idle bands of each interval add up to the whole host
     data = d.overhead_chart.source.data
     for g, h, i in zip(data["guest"], data["hypervisor"], data["idle"], strict=True):
         assert g + h + i == pytest.approx(1.0)
         assert h > 0  # trap-and-emulate exits cost the hypervisor
     # the memory of each VM, in MiB
-    assert d.memory_chart.sources["a"].data["y"][-1] == pytest.approx(a.memory_used / 2**20)
+    assert d.memory_chart.series("a")[1][-1] == pytest.approx(a.memory_used / 2**20)
     # exits by reason: trap-and-emulate's privileged-instruction exits are there
-    assert "privileged" in d.exits_chart.sources
-    assert max(d.exits_chart.sources["privileged"].data["y"]) > 0
+    assert "privileged" in d.exits_chart.lines
+    assert max(d.exits_chart.series("privileged")[1]) > 0
 
 
 def test_the_share_chart_shows_what_each_vm_received() -> None:
@@ -184,8 +184,8 @@ def test_the_share_chart_shows_what_each_vm_received() -> None:
     d.refresh()
     run(d, cycles=4_000_000, times=3)
     d.share_chart.flush()
-    got_a = d.share_chart.sources["a"].data["y"]
-    got_b = d.share_chart.sources["b"].data["y"]
+    got_a = d.share_chart.series("a")[1]
+    got_b = d.share_chart.series("b")[1]
     for x, y in zip(got_a, got_b, strict=True):
         assert x + y == pytest.approx(1.0, abs=0.02)  # two spinning VMs use the whole host
         assert y / (x + y) == pytest.approx(0.75, abs=0.03)  # in proportion to their shares
@@ -195,8 +195,31 @@ def test_a_multiline_chart_keeps_only_the_newest_points() -> None:
     chart = MultiLineChart(rollover=50, max_rate=0)
     for i in range(500):
         chart.push(i, {"a": i, "b": -i})
-    assert chart.sources["a"].data["x"] == list(map(float, range(450, 500)))
-    assert len(chart.sources["b"].data["y"]) == 50
+    assert chart.series("a")[0] == list(map(float, range(450, 500)))
+    assert len(chart.series("b")[1]) == 50
+
+
+def test_a_multiline_chart_sends_all_its_lines_in_one_stream() -> None:
+    chart = MultiLineChart(max_rate=0)
+    from bokeh.document.events import ColumnsStreamedEvent
+
+    for i in range(8):
+        chart.add_line(f"vm{i}")
+    events = []
+    chart.figure.document.on_change(events.append)  # what jupyter_bokeh sends to the browser
+    chart.push(1, {f"vm{i}": float(i) for i in range(8)})
+    chart.push(2, {"vm3": 30.0})  # only one VM has a value: the others get a gap
+    streamed = [e for e in events if isinstance(e, ColumnsStreamedEvent)]
+    assert len(streamed) == 2 and set(streamed[0].data) == {"x", *chart.lines}
+    assert chart.series("vm3") == ([1.0, 2.0], [3.0, 30.0])
+    assert chart.series("vm0") == ([1.0], [0.0])
+    chart.push(3, {"late": 1.0})  # a new line: NaN where it had no value
+    assert chart.series("late") == ([3.0], [1.0])
+    assert len(chart.source.data["late"]) == len(chart.source.data["x"]) == 3
+    with pytest.raises(KeyError, match="no line 'nope'"):
+        chart.series("nope")
+    with pytest.raises(ValueError, match="x column"):
+        chart.add_line("x")
 
 
 def test_a_multiline_chart_throttles_and_a_group_shares_a_colour() -> None:
@@ -206,7 +229,7 @@ def test_a_multiline_chart_throttles_and_a_group_shares_a_colour() -> None:
     assert not chart.push(0.1, {"a": 2}) and chart.pending == 1
     now[0] = 1.0
     assert chart.push(1, {"a": 3}) and chart.updates == 2
-    assert chart.sources["a"].data["y"] == [1.0, 2.0, 3.0]
+    assert chart.series("a")[1] == [1.0, 2.0, 3.0]
     chart.add_line("a limit", group="a", dashed=True)
     chart.add_line("b")
     colors = {r.glyph.line_color for r in chart.figure.renderers}
@@ -344,14 +367,17 @@ def test_compare_two_vms_shows_the_diff_and_overlays_their_charts() -> None:
     d.compare_button.click()
     assert d.error == "" and "different" in d.message
     assert "<table" in d.compare_html.value and "trap-and-emulate" in d.compare_html.value
-    ia = d.overlay_instructions.sources["A: a"].data
-    ib = d.overlay_instructions.sources["B: b"].data
-    assert ia["y"][-1] == pytest.approx(d.hv.samples(a)[-1].instructions / 1e6)
-    assert len(ia["x"]) == len(d.hv.samples(a)) and len(ib["x"]) == len(d.hv.samples(b))
-    n = len(ia["x"])
+    xa, ya = d.overlay_instructions.series("A: a")
+    _, yb = d.overlay_instructions.series("B: b")
+    assert ya[-1] == pytest.approx(d.hv.samples(a)[-1].instructions / 1e6)
+    assert yb[-1] == pytest.approx(d.hv.samples(b)[-1].instructions / 1e6)
+    clocks = {s.clock / 1e6 for s in d.hv.samples(a) + d.hv.samples(b)}
+    assert set(xa) <= clocks and len(xa) >= len(d.hv.samples(a))  # held between its samples
+    assert ya == sorted(ya)  # cumulative: never goes back
+    n = len(xa)
     run(d, cycles=2_000_000)
     d.overlay_instructions.flush()
-    assert len(d.overlay_instructions.sources["A: a"].data["x"]) > n  # live: it keeps growing
+    assert len(d.overlay_instructions.series("A: a")[0]) > n  # live: it keeps growing
 
 
 def test_compare_a_vm_with_its_snapshot() -> None:
@@ -398,7 +424,7 @@ def test_start_runs_every_vm_in_the_background_and_buttons_answer_meanwhile() ->
     assert all(d.hv.vm(n).state == "stopped" for n in "abc")
     assert all("power off" in d.hv.vm(n).console.output for n in "abc")
     assert len(d.hv.vm("a").snapshots) == 5 and d.error == ""
-    assert len(d.mips_chart.sources["a"].data["y"]) > 2
+    assert len(d.mips_chart.series("a")[1]) > 2
     assert len(latencies) == 5  # timings are noisy: reported by the browser test, not asserted
 
 
@@ -422,3 +448,50 @@ def test_vmlab_lab_is_the_dashboard_on_a_new_host() -> None:
 def test_the_dashboard_needs_a_hypervisor() -> None:
     with pytest.raises(TypeError, match="Hypervisor"):
         Dashboard("host")  # type: ignore[arg-type]
+
+
+def test_vmlab_ui_lists_what_it_lazily_provides() -> None:
+    import vmlab.ui as ui
+
+    for name in ui.__all__:
+        assert getattr(ui, name) is not None
+    assert sorted(ui.__all__) == sorted(ui._WHERE)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        ui.nothing  # noqa: B018
+
+
+def test_in_jupyter_the_controls_come_first_and_the_charts_right_after() -> None:
+    async def scenario() -> tuple[bool, Dashboard]:
+        import vmlab.ui.dashboard as module
+
+        real = module.in_kernel
+        module.in_kernel = lambda: True  # as in a kernel: an event loop runs the notebook
+        try:
+            d = Dashboard(Hypervisor(host_memory="16M"))
+        finally:
+            module.in_kernel = real
+        before = d.charts_ready
+        create(d, "a", image="hello")  # usable before the charts exist
+        await asyncio.wait_for(d.ready(), 30)
+        return before, d
+
+    before, d = asyncio.run(scenario())
+    assert before is False and d.charts_ready
+    assert len(d.chart_grid.children) == 5 and "a" in d.mips_chart.lines
+
+
+def test_a_refresh_sends_at_most_two_charts_in_turn() -> None:
+    d = dashboard()
+    a = create(d, "a", mode="trap-and-emulate")
+    a.start()
+    d.refresh()
+    charts = (*d.charts, d.overlay_instructions, d.overlay_hypervisor)
+    seen = set()
+    for _ in range(6):
+        d.hv.run(cycles=500_000)
+        before = {id(c): c.updates for c in charts}
+        d.refresh()
+        sent = [c for c in charts if c.updates > before[id(c)]]
+        assert len(sent) <= 2  # the browser draws at most two charts per refresh
+        seen |= {id(c) for c in sent}
+    assert {id(c) for c in d.charts} <= seen  # every live chart got its turn

@@ -9,8 +9,8 @@ push, or by :meth:`LiveChart.flush`. Call these on the kernel's event-loop threa
 widget callbacks and ``Runner`` listeners run).
 
 Bokeh's JavaScript must be loaded into the page before the first chart is shown, or the chart
-stays blank: :func:`setup_notebook` does that (with INLINE resources, so it works offline) and
-every chart calls it. Outside a Jupyter kernel it does nothing.
+stays blank: :func:`setup_notebook` does that (inline BokehJS, so it works offline) and every
+chart calls it. Outside a Jupyter kernel it does nothing.
 
 >>> chart = line_chart("clock", ["mips"], title="guest speed", y_label="MIPS")
 >>> chart.push(clock=1.0, mips=250.0)
@@ -31,6 +31,8 @@ from bokeh.plotting import figure
 from ipywidgets import DOMWidget
 from jupyter_bokeh import BokehModel
 
+from .base import in_kernel
+
 __all__ = [
     "PALETTE",
     "LiveChart",
@@ -46,32 +48,38 @@ KINDS = ("line", "stacked")
 _notebook_ready = False
 
 
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (where widgets can be displayed)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def setup_notebook(force: bool = False) -> bool:
-    """Load BokehJS into the notebook once per kernel (INLINE resources); False outside a kernel."""
+    """Load BokehJS into the notebook once per kernel (inline, offline); False outside a kernel."""
     global _notebook_ready
     if not in_kernel():
         return False
     if _notebook_ready and not force:
         return True
     from bokeh.io import output_notebook
-    from bokeh.resources import INLINE
+    from bokeh.resources import Resources
 
-    output_notebook(resources=INLINE, hide_banner=True)
+    # BokehJS itself, inline (works offline); not its widgets, tables, GL or MathJax bundles,
+    # which vmlab's charts do not use (2.6 MB less to send to the browser and evaluate)
+    output_notebook(resources=Resources(mode="inline", components=["bokeh"]), hide_banner=True)
     _notebook_ready = True
     return True
 
 
-class LiveChart(BokehModel):
+class OutputOnlyBokehModel(BokehModel):
+    """A ``BokehModel`` that only sends to the browser and ignores what the browser sends back.
+
+    jupyter_bokeh's frontend re-sends to Python every change it applies from a patch Python sent
+    (a stream, a new column), and the Python side applies it again: streamed points arrive twice,
+    and a replaced ``data`` can be set back to an older value that lacks a newer column. vmlab's
+    charts are output only (zoom and pan work in the browser without Python), so the messages
+    from the browser are dropped.
+    """
+
+    def _sync_model(self, model: BokehModel, content: dict[str, Any], buffers: list[Any]) -> None:
+        """Drop a message from the browser (see the class docstring)."""
+
+
+class LiveChart(OutputOnlyBokehModel):
     """A live line or stacked-area chart: a BokehModel widget whose source is streamed, throttled.
 
     Parameters
@@ -82,6 +90,8 @@ class LiveChart(BokehModel):
     labels : legend labels of the series (default: their names).
     rollover : points kept in the chart (older ones scroll off).
     max_rate : at most this many updates of the chart per second (0: no limit).
+    autoflush : push and extend update the chart (throttled); False: only ``flush()`` does,
+        so that a dashboard can spread the updates of many charts over time.
     clock : the time source of the throttle (``time.monotonic``; tests pass a fake one).
     """
 
@@ -97,6 +107,7 @@ class LiveChart(BokehModel):
         labels: Sequence[str] | None = None,
         rollover: int = 2_000,
         max_rate: float = 4.0,
+        autoflush: bool = True,
         height: int = 220,
         width: int = 520,
         y_start: float | None = None,
@@ -143,6 +154,7 @@ class LiveChart(BokehModel):
         self.kind = kind
         self.rollover = int(rollover)
         self.max_rate = float(max_rate)
+        self.autoflush = bool(autoflush)
         self.source = source
         self.figure = fig
         self.updates = 0  # times the source was streamed to
@@ -184,7 +196,7 @@ class LiveChart(BokehModel):
             buf.extend(float(v) for v in data[name])
             if len(buf) > self.rollover:  # only the newest rollover points can be shown anyway
                 del buf[: len(buf) - self.rollover]
-        return self.flush(force=False) > 0
+        return self.autoflush and self.flush(force=False) > 0
 
     def flush(self, force: bool = True) -> int:
         """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
@@ -246,19 +258,22 @@ def stacked_area_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChar
     return LiveChart(x, series, kind="stacked", **kwargs)
 
 
-class MultiLineChart(BokehModel):
+class MultiLineChart(OutputOnlyBokehModel):
     """A live chart with one line per key, keys added as they appear (one VM, one exit reason).
 
-    Each line has its own ``ColumnDataSource`` (columns ``x`` and ``y``) streamed with
-    ``rollover``; updates are throttled to ``max_rate`` per second like :class:`LiveChart`. A line
-    is added by :meth:`add_line` or by the first :meth:`push` that names its key. Lines that share
-    a ``group`` share a colour (e.g. a VM's CPU share, solid, and its entitlement, dashed).
+    All lines share one ``ColumnDataSource``: column ``x`` and one column per key, so each update
+    is a single ``stream(..., rollover=N)`` message however many lines there are. A point gives a
+    value for some keys; the others get NaN there, which Bokeh draws as a gap (a VM that was not
+    running). Updates are throttled to ``max_rate`` per second like :class:`LiveChart`. A line is
+    added by :meth:`add_line` or by the first :meth:`push` that names its key (earlier points are
+    NaN for it). Lines that share a ``group`` share a colour (e.g. a VM's CPU share, solid, and
+    its entitlement, dashed). ``autoflush`` as for :class:`LiveChart`.
 
     >>> chart = MultiLineChart(title="guest speed", y_label="MIPS")
     >>> chart.push(1.0, {"vm1": 250.0, "vm2": 120.0})
     True
-    >>> sorted(chart.lines), chart.sources["vm2"].data["y"]
-    (['vm1', 'vm2'], [120.0])
+    >>> chart.lines, chart.series("vm2")
+    (('vm1', 'vm2'), ([1.0], [120.0]))
     """
 
     def __init__(
@@ -269,6 +284,7 @@ class MultiLineChart(BokehModel):
         y_label: str = "",
         rollover: int = 1_000,
         max_rate: float = 4.0,
+        autoflush: bool = True,
         height: int = 220,
         width: int = 460,
         y_start: float | None = None,
@@ -290,71 +306,83 @@ class MultiLineChart(BokehModel):
         if y_start is not None:
             fig.y_range.start = y_start
         self.figure = fig
+        self.source = ColumnDataSource({"x": []})
         self.rollover = int(rollover)
         self.max_rate = float(max_rate)
-        self.sources: dict[str, ColumnDataSource] = {}
+        self.autoflush = bool(autoflush)
         self.updates = 0
+        self._lines: list[str] = []
         self._groups: dict[str, str] = {}  # group -> colour
         self._clock = clock
         self._last_flush = float("-inf")
-        self._pending: dict[str, tuple[list[float], list[float]]] = {}
+        self._pending: list[tuple[float, dict[str, float]]] = []
         self._timer: asyncio.TimerHandle | None = None
         super().__init__(fig, **kwargs)
 
     @property
     def lines(self) -> tuple[str, ...]:
         """The keys of the lines, in the order they were added."""
-        return tuple(self.sources)
+        return tuple(self._lines)
 
     @property
     def pending(self) -> int:
         """Points buffered by the throttle, not yet in the chart."""
-        return sum(len(xs) for xs, _ in self._pending.values())
+        return len(self._pending)
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """The points of line ``key`` in the chart (x and y, where it has a value)."""
+        if key not in self._lines:
+            raise KeyError(f"no line {key!r}; lines: {', '.join(self._lines) or '(none)'}")
+        xs, ys = self.source.data["x"], self.source.data[key]
+        pairs = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True) if y == y]  # not NaN
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def add_line(
         self, key: str, label: str | None = None, group: str | None = None, dashed: bool = False
     ) -> None:
-        """Add an (empty) line ``key``; nothing happens if it exists."""
-        if key in self.sources:
+        """Add line ``key`` (NaN at the points already shown); nothing happens if it exists."""
+        if key in self._lines:
             return
+        if key == "x":
+            raise ValueError("'x' is the name of the x column, not a line")
         group = key if group is None else group
         color = self._groups.get(group)
         if color is None:
             color = self._groups[group] = PALETTE[len(self._groups) % len(PALETTE)]
-        source = ColumnDataSource({"x": [], "y": []})
+        self.flush()  # the points held back do not know the new column yet
+        data = dict(self.source.data)
+        data[key] = [float("nan")] * len(data["x"])
+        self.source.data = data
         self.figure.line(
             "x",
-            "y",
-            source=source,
+            key,
+            source=self.source,
             color=color,
             line_width=2,
             line_dash="dashed" if dashed else "solid",
             legend_label=key if label is None else label,
         )
-        if len(self.sources) == 0:
+        if not self._lines:
             legend = self.figure.legend[0]
             legend.orientation = "horizontal"
             legend.border_line_alpha = 0
             legend.padding = legend.margin = 2
             legend.label_text_font_size = "10px"
             self.figure.add_layout(legend, "above")
-        self.sources[key] = source
-        self._pending[key] = ([], [])
+        self._lines.append(key)
 
     def push(self, x: float, values: Mapping[str, float]) -> bool:
-        """Add a point at ``x`` to each named line; True if the chart was updated now."""
-        for key, y in values.items():
+        """Add a point at ``x`` with a value for some lines; True if the chart was updated now."""
+        for key in values:
             self.add_line(key)
-            xs, ys = self._pending[key]
-            xs.append(float(x))
-            ys.append(float(y))
-            if len(xs) > self.rollover:
-                del xs[: len(xs) - self.rollover], ys[: len(ys) - self.rollover]
-        return self.flush(force=False) > 0
+        self._pending.append((float(x), {k: float(v) for k, v in values.items()}))
+        if len(self._pending) > self.rollover:
+            del self._pending[: len(self._pending) - self.rollover]
+        return self.autoflush and self.flush(force=False) > 0
 
     def flush(self, force: bool = True) -> int:
         """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
-        n = self.pending
+        n = len(self._pending)
         if n == 0:
             return 0
         now = self._clock()
@@ -367,10 +395,12 @@ class MultiLineChart(BokehModel):
                     return 0  # no loop (a script): the next push or flush() sends them
                 self._timer = loop.call_later(wait, self._timed_flush)
             return 0
-        pending, self._pending = self._pending, {key: ([], []) for key in self.sources}
-        for key, (xs, ys) in pending.items():
-            if xs:
-                self.sources[key].stream({"x": xs, "y": ys}, rollover=self.rollover)
+        points, self._pending = self._pending, []
+        nan = float("nan")
+        data: dict[str, list[float]] = {"x": [x for x, _ in points]}
+        for key in self._lines:
+            data[key] = [values.get(key, nan) for _, values in points]
+        self.source.stream(data, rollover=self.rollover)
         self._last_flush = now
         self.updates += 1
         if self._timer is not None:
@@ -384,9 +414,8 @@ class MultiLineChart(BokehModel):
 
     def clear(self) -> None:
         """Remove every point, shown or pending (the lines stay)."""
-        self._pending = {key: ([], []) for key in self.sources}
-        for source in self.sources.values():
-            source.data = {"x": [], "y": []}
+        self._pending = []
+        self.source.data = {name: [] for name in ("x", *self._lines)}
 
     def close(self) -> None:
         """Close the widget (and forget a pending timer)."""

@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from traitlets import Int, Unicode
@@ -49,10 +52,12 @@ from .. import images
 from ..compare import compare
 from ..hypervisor import VM, Hypervisor
 from ..hypervisor.vm import MODES
-from .charts import MultiLineChart, stacked_area_chart
+from .base import LEGAL, STATE_COLORS, in_kernel
 from .debugger import MONO, console_html, error_text
 from .runner import Runner, runner_for
-from .vmwidget import LEGAL, STATE_COLORS
+
+if TYPE_CHECKING:
+    from .charts import MultiLineChart
 
 __all__ = ["MEMORY_CHOICES", "VM_ACTIONS", "Dashboard", "VMRow", "lab"]
 
@@ -62,6 +67,8 @@ MEMORY_CHOICES = ("256K", "512K", "1M", "2M", "4M", "8M", "16M")
 SNAPSHOT_STATES = ("created", "paused", "stopped")  # where snapshot, clone and export are legal
 CHART_WIDTH = 430
 CHART_HEIGHT = 210
+CHARTS_PER_REFRESH = 2  # charts updated per refresh, in turn (spreads the browser's work)
+CHART_POINTS = 600  # points kept per chart (at 4 points/s: the last 2.5 minutes)
 
 
 def _badge(state: str) -> str:
@@ -142,10 +149,13 @@ class Dashboard(widgets.VBox):
         self.autorun = bool(autorun)
         self.export_dir = Path(export_dir)
         self.rows: dict[str, VMRow] = {}
+        self.ack_time = 0.0  # time.time() when the last click was handled
+        self._flush_next = 0  # the chart _flush_in_turn looks at first
         self._refresh_queued = False
         self._last: dict[str, Any] | None = None  # counters at the previous chart point
         self._signatures: dict[str, Any] = {}
         self._overlay: tuple[VM, VM, int] | None = None  # the two VMs overlaid, last clock shown
+        self._overlay_held: dict[str, Any] = {}  # each overlaid side's latest sample
 
         # ---- host and status
         self.host_html = widgets.HTML()
@@ -190,41 +200,14 @@ class Dashboard(widgets.VBox):
         self.create_button.on_click(lambda _: self._click("create VM", self.create))
         self.vm_list = widgets.VBox()
 
-        # ---- live charts
-        common: dict[str, Any] = {
-            "x_label": "host clock (million cycles)",
-            "width": CHART_WIDTH,
-            "height": CHART_HEIGHT,
-            "y_start": 0,
-        }
-        self.mips_chart = MultiLineChart(
-            title="Guest speed per VM (host wall clock)", y_label="MIPS", **common
+        # ---- live charts (made by _build_charts: at once, or in Jupyter just after showing)
+        self.charts_ready = False
+        self.charts: tuple[Any, ...] = ()
+        self.chart_grid = widgets.GridBox(
+            [widgets.HTML(f'<div style="{MONO}; color:#888">loading the live charts…</div>')],
+            layout=widgets.Layout(grid_template_columns=f"repeat(2, {CHART_WIDTH + 20}px)"),
         )
-        self.overhead_chart = stacked_area_chart(
-            "clock",
-            ["guest", "hypervisor", "idle"],
-            title="Host CPU: guest / hypervisor / idle",
-            y_label="fraction of host cycles",
-            **common,
-        )
-        self.exits_chart = MultiLineChart(
-            title="Exits per second by reason (host wall clock)", y_label="exits/s", **common
-        )
-        self.share_chart = MultiLineChart(
-            title="CPU share per VM (solid) vs entitlement (dashed)",
-            y_label="fraction of the host CPU",
-            **common,
-        )
-        self.memory_chart = MultiLineChart(
-            title="Memory per VM", y_label="MiB of host frames", **common
-        )
-        self.charts = (
-            self.mips_chart,
-            self.overhead_chart,
-            self.exits_chart,
-            self.share_chart,
-            self.memory_chart,
-        )
+        self.overlay_box = widgets.HBox()
 
         # ---- console and snapshots of the selected VM
         self.vm_dropdown = widgets.Dropdown(description="VM", options=[])
@@ -262,12 +245,6 @@ class Dashboard(widgets.VBox):
         self.compare_button.on_click(lambda _: self._click("compare", self.compare))
         self.compare_html = widgets.HTML()
         self.compare_html.add_class("vmlab-compare-result")
-        self.overlay_instructions = MultiLineChart(
-            title="Guest instructions (millions)", y_label="millions", **common
-        )
-        self.overlay_hypervisor = MultiLineChart(
-            title="Hypervisor cycles (millions)", y_label="millions", **common
-        )
 
         def section(title: str) -> widgets.HTML:
             return widgets.HTML(f"<h4 style='margin:8px 0 2px 0'>{title}</h4>")
@@ -284,10 +261,7 @@ class Dashboard(widgets.VBox):
                 section("VMs"),
                 self.vm_list,
                 section("Live charts"),
-                widgets.GridBox(
-                    list(self.charts),
-                    layout=widgets.Layout(grid_template_columns=f"repeat(2, {CHART_WIDTH + 20}px)"),
-                ),
+                self.chart_grid,
                 section("Console and snapshots"),
                 self.vm_dropdown,
                 self.console_html,
@@ -317,22 +291,97 @@ class Dashboard(widgets.VBox):
                 ),
                 section("Compare"),
                 widgets.HBox([self.compare_a, self.compare_b, self.compare_button]),
-                widgets.HBox([self.overlay_instructions, self.overlay_hypervisor]),
+                self.overlay_box,
                 self.compare_html,
             ]
         )
         self.add_class("vmlab-dashboard")
         self.runner.on_update(self._on_runner)
         self.name_text.value = self._free_name()
+        self.build_seconds = time.perf_counter() - started  # how long making the controls took
+        self.charts_seconds = 0.0  # ... and the charts (Bokeh is slow to import the first time)
+        try:
+            loop = asyncio.get_running_loop() if in_kernel() else None
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            self._build_charts()
+        else:  # show the controls now; the charts follow as soon as the cell has finished
+            loop.call_soon(self._build_charts)
         self.refresh()
-        self.build_seconds = time.perf_counter() - started  # how long making the dashboard took
+
+    def _build_charts(self) -> None:
+        """Make the live charts and the compare overlays (imports Bokeh)."""
+        if self.charts_ready or not hasattr(self, "chart_grid"):
+            return
+        started = time.perf_counter()
+        from .charts import MultiLineChart, stacked_area_chart
+
+        common: dict[str, Any] = {
+            "x_label": "host clock (million cycles)",
+            "width": CHART_WIDTH,
+            "height": CHART_HEIGHT,
+            "y_start": 0,
+            "max_rate": 0,
+            "autoflush": False,  # _sample updates two charts at a time, in turn
+            "rollover": CHART_POINTS,
+        }
+        self.mips_chart = MultiLineChart(
+            title="Guest speed per VM (host wall clock)", y_label="MIPS", **common
+        )
+        self.overhead_chart = stacked_area_chart(
+            "clock",
+            ["guest", "hypervisor", "idle"],
+            title="Host CPU: guest / hypervisor / idle",
+            y_label="fraction of host cycles",
+            **common,
+        )
+        self.exits_chart = MultiLineChart(
+            title="Exits per second by reason (host wall clock)", y_label="exits/s", **common
+        )
+        self.share_chart = MultiLineChart(
+            title="CPU share per VM (solid) vs entitlement (dashed)",
+            y_label="fraction of the host CPU",
+            **common,
+        )
+        self.memory_chart = MultiLineChart(
+            title="Memory per VM", y_label="MiB of host frames", **common
+        )
+        self.charts = (
+            self.mips_chart,
+            self.overhead_chart,
+            self.exits_chart,
+            self.share_chart,
+            self.memory_chart,
+        )
+
+        self.overlay_instructions = MultiLineChart(
+            title="Guest instructions (millions)", y_label="millions", **common
+        )
+        self.overlay_hypervisor = MultiLineChart(
+            title="Hypervisor cycles (millions)", y_label="millions", **common
+        )
+
+        self.chart_grid.children = self.charts
+        self.overlay_box.children = (self.overlay_instructions, self.overlay_hypervisor)
+        self.charts_ready = True
+        for vm in self.hv.vms:
+            self._add_lines(vm.name)
+        self.charts_seconds = time.perf_counter() - started
+        self.refresh()
+
+    async def ready(self) -> None:
+        """Wait until the live charts exist (in Jupyter they are made just after the controls)."""
+        while not self.charts_ready:
+            await asyncio.sleep(0.01)
 
     # ---- running actions -------------------------------------------------------------------------
     def _click(self, what: str, action: Callable[[], str | None]) -> None:
         """A button's handler: acknowledge at once, act between slices, show errors as messages."""
         self.last_ack += 1
+        self.ack_time = time.time()  # wall clock: a browser on this machine can compare it
         seq = self.last_ack
-        self._status(f"{what}…", seq)
+        self._status(f"{what}…", seq, pending=True)
 
         def act() -> None:
             try:
@@ -340,6 +389,8 @@ class Dashboard(widgets.VBox):
             except Exception as exc:
                 self.error = error_text(exc)
                 self.message = ""
+                if os.environ.get("VMLAB_UI_DEBUG"):  # the whole story, for vmlab's developers
+                    traceback.print_exception(exc, file=sys.__stderr__)
             else:
                 self.error = ""
                 self.message = done or f"{what}: done"
@@ -347,14 +398,20 @@ class Dashboard(widgets.VBox):
 
         self.runner.do(act)
 
-    def _status(self, text: str, seq: int | None = None) -> None:
+    def _status(self, text: str, seq: int | None = None, pending: bool = False) -> None:
+        """The status line: ``[click number] message``; ``data-done`` once the action ran."""
         seq = self.last_ack if seq is None else seq
         body = (
             f'<span style="color:#b00020">⚠ {html.escape(self.error)}</span>'
             if self.error
             else html.escape(text)
         )
-        self.status_html.value = f'<div style="{MONO}" data-ack="{seq}">[{seq}] {body}</div>'
+        done = 0 if pending else 1
+        handled = round(self.ack_time * 1000)  # ms since the epoch when the click was handled
+        self.status_html.value = (
+            f'<div style="{MONO}" data-ack="{seq}" data-done="{done}" data-t="{handled}">'
+            f"[{seq}] {body}</div>"
+        )
 
     def _run_in_background(self) -> None:
         try:
@@ -553,32 +610,43 @@ class Dashboard(widgets.VBox):
             raise ValueError("choose A and B to compare (VMs or snapshots)")
         cmp = compare(a, b)
         self.compare_html.value = cmp.to_html()
-        for chart in (self.overlay_instructions, self.overlay_hypervisor):
+        for chart in self._overlays():
             chart.clear()
         self._overlay = (a, b, -1) if isinstance(a, VM) and isinstance(b, VM) else None
+        self._overlay_held = {}
         self._update_overlay()
-        self.overlay_instructions.flush()
-        self.overlay_hypervisor.flush()
+        for chart in self._overlays():
+            chart.flush()
         verdict = "identical" if cmp.same else "different"
         return f"compared {cmp.a} with {cmp.b}: {verdict} ({cmp.summary()})"
 
     def _update_overlay(self) -> None:
-        if self._overlay is None:
+        """Points for the compared VMs' new samples (each side holds its last value between)."""
+        if self._overlay is None or not self.charts_ready:
             return
         a, b, after = self._overlay
         if a.state == "deleted" or b.state == "deleted":
             self._overlay = None
             return
-        newest = after
-        for side, vm in (("A", a), ("B", b)):
-            label = f"{side}: {vm.name}"
-            self.overlay_instructions.add_line(label)
-            self.overlay_hypervisor.add_line(label)
-            for s in self.hv.samples(vm, after=after):
-                self.overlay_instructions.push(s.clock / 1e6, {label: s.instructions / 1e6})
-                self.overlay_hypervisor.push(s.clock / 1e6, {label: s.hypervisor_cycles / 1e6})
-                newest = max(newest, s.clock)
-        self._overlay = (a, b, newest)
+        labels = (f"A: {a.name}", f"B: {b.name}")
+        for chart in self._overlays():
+            for label in labels:
+                chart.add_line(label)
+        events: dict[int, dict[str, Any]] = {}
+        for label, vm in zip(labels, (a, b), strict=True):
+            for sample in self.hv.samples(vm, after=after):
+                events.setdefault(sample.clock, {})[label] = sample
+        for clock in sorted(events):
+            self._overlay_held.update(events[clock])
+            held = self._overlay_held
+            x = clock / 1e6
+            self.overlay_instructions.push(
+                x, {k: v.instructions / 1e6 for k, v in held.items() if k in labels}
+            )
+            self.overlay_hypervisor.push(
+                x, {k: v.hypervisor_cycles / 1e6 for k, v in held.items() if k in labels}
+            )
+        self._overlay = (a, b, max(events, default=after))
 
     # ---- refreshing --------------------------------------------------------------------------------
     def _on_runner(self, runner: Runner) -> None:
@@ -586,7 +654,7 @@ class Dashboard(widgets.VBox):
             self.error = error_text(runner.error)
         self.refresh()
         if not runner.running:
-            for chart in (*self.charts, self.overlay_instructions, self.overlay_hypervisor):
+            for chart in (*self.charts, *self._overlays()):
                 chart.flush()  # the run ended: show every point now, not after the throttle
 
     def refresh(self) -> None:
@@ -611,6 +679,8 @@ class Dashboard(widgets.VBox):
         self._refresh_selected()
         self._sample()
         self._update_overlay()
+        if self.charts_ready:
+            self._flush_in_turn()
 
     def _refresh_rows(self) -> None:
         vms = self.hv.vms
@@ -630,6 +700,8 @@ class Dashboard(widgets.VBox):
 
     def _add_lines(self, name: str) -> None:
         """A VM's lines on the per-VM charts (made once, when its row appears)."""
+        if not self.charts_ready:
+            return  # _build_charts adds them
         self.mips_chart.add_line(name)
         self.share_chart.add_line(name, group=name)
         self.share_chart.add_line(f"{name} entitled", group=name, dashed=True)
@@ -690,6 +762,8 @@ class Dashboard(widgets.VBox):
 
     def _sample(self) -> None:
         """One new point on every live chart: what changed since the previous point."""
+        if not self.charts_ready:
+            return
         hv = self.hv
         host = hv.metrics()
         vms = {row["vm"]: row for row in hv.rows("vms")}
@@ -719,7 +793,7 @@ class Dashboard(widgets.VBox):
                 reason: (count - last["exits"].get(reason, 0)) / seconds
                 for reason, count in now["exits"].items()
             }
-            shown = self.exits_chart.sources
+            shown = self.exits_chart.lines
             self.exits_chart.push(x, {r: v for r, v in rates.items() if v > 0 or r in shown})
         mips: dict[str, float] = {}
         shares: dict[str, float] = {}
@@ -744,6 +818,23 @@ class Dashboard(widgets.VBox):
         if shares:
             self.share_chart.push(x, shares)
         self.memory_chart.push(x, memory)
+
+    def _flush_in_turn(self) -> None:
+        """Send the newest points of the next CHARTS_PER_REFRESH charts that have some.
+
+        Drawing every chart at once keeps the browser busy for a long frame, and a click made
+        then waits; in turn, each frame draws at most two (refreshes come a few times a second).
+        """
+        charts = (*self.charts, *self._overlays())
+        sent = 0
+        for _ in range(len(charts)):
+            chart = charts[self._flush_next % len(charts)]
+            self._flush_next += 1
+            if chart.pending:
+                chart.flush()
+                sent += 1
+                if sent == CHARTS_PER_REFRESH:
+                    return
 
     def close(self) -> None:
         """Close the dashboard and stop listening to the runner."""

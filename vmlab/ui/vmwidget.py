@@ -33,29 +33,12 @@ import ipywidgets as widgets
 from traitlets import Bool, Unicode
 
 from ..hypervisor import VM, Hypervisor
+from .base import ACTIONS, LEGAL, STATE_COLORS
 from .charts import LiveChart, line_chart, stacked_area_chart
 from .debugger import MONO, console_html, error_text
 from .runner import Runner, runner_for
 
 __all__ = ["ACTIONS", "LEGAL", "VMWidget"]
-
-ACTIONS = ("start", "pause", "resume", "stop", "reset")
-# the VM states in which each lifecycle request is legal (vmlab/hypervisor/vm.py's docstring)
-LEGAL: dict[str, tuple[str, ...]] = {
-    "start": ("created",),
-    "pause": ("running",),
-    "resume": ("paused",),
-    "stop": ("created", "running", "paused"),
-    "reset": ("created", "running", "paused", "stopped"),
-}
-STATE_COLORS = {
-    "created": "#607d8b",
-    "running": "#2e7d32",
-    "paused": "#f9a825",
-    "stopped": "#c62828",
-    "deleted": "#424242",
-}
-
 
 _history_cache: weakref.WeakKeyDictionary[Hypervisor, tuple[tuple[int, int], list[Any]]] = (
     weakref.WeakKeyDictionary()
