@@ -61,7 +61,7 @@ from ..isa.arch import (
     ST_PMODE,
     ST_WRITABLE,
     TRAP_CYCLES,
-    WALK_CYCLES,
+    WALK_REF_CYCLES,
 )
 from ..isa.table import OPCODE
 from .decode import (
@@ -118,9 +118,11 @@ from .layout import (
     STAT_MMIO,
     STAT_TLB_MISSES,
     STAT_TRAPS,
+    STAT_WALK_REFS,
     TLB_D,
     TLB_IO,
     TLB_R,
+    TLB_SET_MASK,
     TLB_U,
     TLB_W,
     TLB_X,
@@ -131,7 +133,7 @@ from .layout import (
     VM_GUEST,
     VM_TRANSLATE,
 )
-from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, TLB_MASK, tlb_flush, walk
+from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, translate
 
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -367,15 +369,9 @@ def mem_slow(
     if va & (size - 1):
         return MISALIGNED
     if xlate:
-        idx = (va >> 12) & TLB_MASK
-        data = st[ST_TLB_DATA + idx]
-        need = (TLB_W | TLB_D if acc == ACCESS_STORE else TLB_R) | (TLB_U if user else 0)
-        if st[ST_TLB_TAG + idx] == va >> 12 and data & need == need:
-            pa = (data & ~0xFFF) | (va & 0xFFF) | (IO_FLAG if data & TLB_IO else 0)
-        else:
-            pa = walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
-            if pa < 0:
-                return pa
+        pa = translate(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
+        if pa < 0:
+            return pa
     elif va < st[ST_RAMSIZE]:
         pa = va
     elif va >= 0xF0000000 and va < 0xF0004000:
@@ -508,14 +504,17 @@ def run(
                     tval = pc
                     pa = -1
                 else:
-                    idx = vpn & TLB_MASK
+                    idx = vpn & TLB_SET_MASK  # way 0 (the most recent) of the page's set
                     data = st[ST_TLB_DATA + idx]
                     need = TLB_X | (TLB_U if user else 0)
                     if st[ST_TLB_TAG + idx] == vpn and data & need == need and data & TLB_IO == 0:
                         pa = (data & ~0xFFF) | (pc & 0xFFF)
                     else:
-                        pa = walk(st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest)
-                        cyc += WALK_CYCLES
+                        refs = st[STAT_WALK_REFS]
+                        pa = translate(
+                            st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest
+                        )
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
                     if pa >= 0 and pa & IO_FLAG == 0:
                         fetch_vpn = vpn
                         fetch_base = pa & ~0xFFF
@@ -561,7 +560,7 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_MASK
+                        idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
                         data = st[ST_TLB_DATA + idx]
                         need = TLB_R | (TLB_U if user else 0)
                         if (
@@ -589,6 +588,7 @@ def run(
                     regs[rd] = w
                 else:
                     misses = st[STAT_TLB_MISSES]
+                    refs = st[STAT_WALK_REFS]
                     w = mem_slow(
                         st,
                         mem,
@@ -609,8 +609,8 @@ def run(
                         cyc,
                     )
                     if st[STAT_TLB_MISSES] != misses:
-                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
-                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         regs[rd] = w
                     elif w == MMIO_EXIT:
@@ -640,7 +640,7 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_MASK
+                        idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
                         data = st[ST_TLB_DATA + idx]
                         need = TLB_W | TLB_D | (TLB_U if user else 0)
                         if (
@@ -663,6 +663,7 @@ def run(
                     dirty[dpa >> 12] = 1
                 else:
                     misses = st[STAT_TLB_MISSES]
+                    refs = st[STAT_WALK_REFS]
                     w = mem_slow(
                         st,
                         mem,
@@ -683,8 +684,8 @@ def run(
                         cyc,
                     )
                     if st[STAT_TLB_MISSES] != misses:
-                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
-                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         cyc += w
                         ev = cyc  # a device may have raised or cleared an interrupt
