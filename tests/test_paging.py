@@ -369,11 +369,13 @@ def test_each_new_page_is_one_tlb_miss():
     assert m.stats.tlb_misses - base.stats.tlb_misses == 5
 
 
-def _same_set_loop(pages: int, rounds: int = 10) -> tuple[str, list[tuple[int, int, int]]]:
-    """A loop loading from ``pages`` data pages that share a TLB set with the code page (set 1)."""
+def _same_set_loop(
+    pages: int, rounds: int = 10, repeat: int = 1
+) -> tuple[str, list[tuple[int, int, int]]]:
+    """A loop loading ``repeat`` times from each of ``pages`` data pages in the code page's set 1."""
     assert TLB_SETS == 64  # 0x41000, 0x81000, ... are pages 0x41, 0x81, ...: all in set 1
     data = [0x1000 + (i + 1) * TLB_SETS * PAGE_SIZE for i in range(pages)]
-    loads = "".join(f"li s0, {va}\n lw t0, 0(s0)\n" for va in data)
+    loads = "".join(f"li s0, {va}\n" + "lw t0, 0(s0)\n" * repeat for va in data)
     body = f"li t1, {rounds}\nloop: {loads} addi t1, t1, -1\n bnez t1, loop\n halt"
     return body, [(va, PA, PTE_R) for va in data]
 
@@ -397,6 +399,23 @@ def test_one_page_more_than_the_ways_evicts_the_least_recently_used():
     m = halted_paged(body, maps=maps)
     base = halted_paged(body.replace("lw t0, 0(s0)", "nop"), maps=maps)
     assert m.stats.tlb_misses - base.stats.tlb_misses == 10 * (TLB_WAYS + 1)
+
+
+def test_a_hit_makes_a_page_the_most_recent_of_its_set():
+    # five data pages A..E in set 8 (the code is in set 1), straight-line loads:
+    #   A B C D    4 misses; use order (most recent first) D C B A
+    #   A          hit: A D C B
+    #   E          miss, evicts the least recent, B: E A D C
+    #   A          hit (FIFO replacement would have evicted A here)
+    #   B          miss, evicts C: B A E D
+    #   D          hit
+    assert TLB_SETS == 64 and TLB_WAYS == 4
+    pages = {name: VA + (8 + TLB_SETS * i) * PAGE_SIZE for i, name in enumerate("ABCDE")}
+    maps = [(va, PA, PTE_R) for va in pages.values()]
+    loads = "".join(f"li s0, {pages[p]}\n lw t0, 0(s0)\n" for p in "ABCDAEABD")
+    m = halted_paged(loads + "halt", maps=maps)
+    base = halted_paged(loads.replace("lw t0, 0(s0)", "nop") + "halt", maps=maps)
+    assert m.stats.tlb_misses - base.stats.tlb_misses == 6
 
 
 def test_pages_in_different_sets_do_not_evict_each_other():
@@ -454,13 +473,19 @@ def test_store_through_one_mapping_changes_code_fetched_through_another():
     assert m.regs["a0"] == 1 + 10
 
 
-def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run():
-    # the code page and TLB_WAYS data pages share set 1: fetch and data translations evict each
-    # other, and a run split at any instruction must model that (and LRU order) the same way
-    body, maps = _same_set_loop(TLB_WAYS, rounds=10)
+@pytest.mark.parametrize("pages", [TLB_WAYS - 1, TLB_WAYS])
+@pytest.mark.parametrize("repeat", [1, 3])
+@pytest.mark.parametrize("piece", [1, 3, 7])
+def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run(
+    pages: int, repeat: int, piece: int
+) -> None:
+    # the code page and up to TLB_WAYS data pages share set 1: fetch and data translations evict
+    # and reorder each other, and a run split at any instruction (which empties the core's
+    # last-page caches) must model that, LRU order included, exactly as one run does
+    body, maps = _same_set_loop(pages, rounds=10, repeat=repeat)
     whole, res = paged(body, maps=maps)
     split, _ = paged(body, maps=maps, run=False)
-    while (r := split.run(max_instructions=3)).reason == "budget":
+    while (r := split.run(max_instructions=piece)).reason == "budget":
         pass
     assert r.reason == res.reason == "halt"
     assert (split.cycles, split.instructions) == (whole.cycles, whole.instructions)

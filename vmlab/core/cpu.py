@@ -1,7 +1,8 @@
 """The VL32 processor: ``run`` executes guest instructions until something needs the layer above.
 
 Hot path (keep it lean): the ``while n < max_instructions`` loop in ``run``: the event check, the
-fetch (fetch-page cache, then TLB), the decode-cache lookup and the if/elif chain on the opcode,
+fetch (fetch-page cache, then TLB way 0), loads and stores (last-page caches, then TLB way 0; see
+``vmlab.core.mmu``), the decode-cache lookup and the if/elif chain on the opcode,
 which LLVM turns into a jump table. Nothing in it may allocate, call into Python, or touch more
 than the arrays it is given. Slow paths (page walks, device registers, traps, CSRs) are separate
 jitted functions. ``run`` mirrors KVM's ``KVM_RUN``: it returns an exit reason (``layout.EXIT_*``)
@@ -459,6 +460,14 @@ def run(
     # used for 4-aligned pcs (a jalr to a misaligned target clears it)
     fetch_vpn = -1
     fetch_base = 0
+    # the same for the page the last load (ld_*) and store (sd_*) hit in way 0 of its TLB set,
+    # with the permission that access needed: a page kept here is still in way 0, so using the
+    # copy is exactly a way-0 hit (which changes nothing in the TLB). Cleared with fetch_vpn, and
+    # whenever any access takes the slow path (which may reorder or refill the TLB)
+    ld_vpn = -1
+    ld_base = 0
+    sd_vpn = -1
+    sd_base = 0
     reason = EXIT_BUDGET
     exc = 0  # exception cause raised by the current instruction (0: none)
     tval = 0
@@ -490,6 +499,7 @@ def run(
                 status = st[b + CSR_STATUS]
                 user = False
                 fetch_vpn = -1
+                ld_vpn = sd_vpn = -1
             ev = next_event(st, b, cyc, limit)
             continue
         # ---- fetch ---------------------------------------------------------------------
@@ -515,6 +525,7 @@ def run(
                             st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest
                         )
                         cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if pa >= 0 and pa & IO_FLAG == 0:
                         fetch_vpn = vpn
                         fetch_base = pa & ~0xFFF
@@ -560,15 +571,20 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                        data = st[ST_TLB_DATA + idx]
-                        need = TLB_R | (TLB_U if user else 0)
-                        if (
-                            st[ST_TLB_TAG + idx] == va >> 12
-                            and data & need == need
-                            and data & TLB_IO == 0
-                        ):
-                            dpa = (data & ~0xFFF) | (va & 0xFFF)
+                        if va >> 12 == ld_vpn:
+                            dpa = ld_base | (va & 0xFFF)
+                        else:
+                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
+                            data = st[ST_TLB_DATA + idx]
+                            need = TLB_R | (TLB_U if user else 0)
+                            if (
+                                st[ST_TLB_TAG + idx] == va >> 12
+                                and data & need == need
+                                and data & TLB_IO == 0
+                            ):
+                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                                ld_vpn = va >> 12
+                                ld_base = data & ~0xFFF
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
@@ -608,6 +624,7 @@ def run(
                         xlate,
                         cyc,
                     )
+                    ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
                         cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
                         fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
@@ -640,15 +657,20 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                        data = st[ST_TLB_DATA + idx]
-                        need = TLB_W | TLB_D | (TLB_U if user else 0)
-                        if (
-                            st[ST_TLB_TAG + idx] == va >> 12
-                            and data & need == need
-                            and data & TLB_IO == 0
-                        ):
-                            dpa = (data & ~0xFFF) | (va & 0xFFF)
+                        if va >> 12 == sd_vpn:
+                            dpa = sd_base | (va & 0xFFF)
+                        else:
+                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
+                            data = st[ST_TLB_DATA + idx]
+                            need = TLB_W | TLB_D | (TLB_U if user else 0)
+                            if (
+                                st[ST_TLB_TAG + idx] == va >> 12
+                                and data & need == need
+                                and data & TLB_IO == 0
+                            ):
+                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                                sd_vpn = va >> 12
+                                sd_base = data & ~0xFFF
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
@@ -683,6 +705,7 @@ def run(
                         xlate,
                         cyc,
                     )
+                    ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
                         cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
                         fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
@@ -880,6 +903,7 @@ def run(
                         user = (status & ST_MODE) == 0
                         xlate = guest or (status & ST_PG) != 0
                         fetch_vpn = -1
+                        ld_vpn = sd_vpn = -1
                         ev = cyc
                     else:
                         exc = CAUSE_ILLEGAL
@@ -893,6 +917,7 @@ def run(
                     status = st[b + CSR_STATUS]
                     user = (status & ST_MODE) == 0
                     fetch_vpn = -1
+                    ld_vpn = sd_vpn = -1
                     ev = cyc
                 elif op == OP_WFI:
                     if pending_irqs(st, b, cyc) & st[b + CSR_IE] == 0:
@@ -924,6 +949,7 @@ def run(
                 elif op == OP_TLBFLUSH:
                     tlb_flush(st)
                     fetch_vpn = -1
+                    ld_vpn = sd_vpn = -1
         # ---- retire, or take the exception -----------------------------------------------
         if exc == 0:
             pc = npc
@@ -947,6 +973,7 @@ def run(
             status = st[b + CSR_STATUS]
             user = False
             fetch_vpn = -1
+            ld_vpn = sd_vpn = -1
             exc = 0
             ev = cyc
     # ---- write back ---------------------------------------------------------------------
