@@ -82,11 +82,12 @@
 
         .include "minikernel/defs.s"    # kernel constants: syscall numbers, PCB layout, ...
 
-# The kernel is assembled at KERNEL_BASE = 0x8000 rather than the default 0x1000. The TLB is
-# direct mapped: virtual page v can only be cached in slot v mod 64. The user pages are at
-# 0x00400000 and up (slots 0, 1, ...) and 0x007FF000 (slot 63); a kernel at 0x1000 would sit in
-# slots 1, 2, ... too, and every byte that write() copies from a user buffer would evict the
-# kernel's own code from the TLB and back (3 misses per byte). At 0x8000 they do not collide.
+# The kernel is assembled at KERNEL_BASE = 0x8000 rather than the default 0x1000. Virtual page v
+# can only be cached in TLB set v mod 64 (docs/machine.md "Paging"). The user pages are at
+# 0x00400000 and up (sets 0, 1, ...) and 0x007FF000 (set 63); a kernel at 0x1000 would share sets
+# 1, 2, ... with them. With a direct-mapped TLB (one way per set, as vmlab's first one was), every
+# byte that write() copies from a user buffer would evict the kernel's own code from the TLB and
+# back (3 misses per byte); the 4 ways now hold both, but at 0x8000 they do not even share a set.
         .text
 .if PV
         .include "minikernel/hal_pv.s"  # paravirtual HAL: hypercalls instead of privileged code

@@ -397,3 +397,39 @@ def test_only_a_vm_at_rest_can_be_exported(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"directory .*missing does not exist"):
         vm.export(tmp_path / "missing" / "v.vmlab")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_version_1_file_imports_with_an_empty_tlb(tmp_path: Path) -> None:
+    """Files of vmlab before the 4-way TLB (384-word CPU state, 64 TLB entries) still import."""
+    hv = Hypervisor(host_memory="16M")
+    vm = kernel_in_the_middle(hv)
+    vm.snapshot("middle")
+    path = tmp_path / "v1.vmlab"
+    vm.export(path)
+    uninterrupted = finish(vm)
+    old_tag, old_entries = 256, 64
+
+    def to_version_1(manifest: dict) -> None:
+        manifest["version"] = 1
+        for state in [manifest["vm"], *(s["state"] for s in manifest["snapshots"])]:
+            st = state["cpu"]["st"]
+            assert len(st) > old_tag + 2 * old_entries
+            # the old layout: 64 tags then 64 data words, here some made-up valid entries
+            state["cpu"]["st"] = st[:old_tag] + [7] * old_entries + [0x1000 | 2] * old_entries
+
+    rewrite(path, to_version_1)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<H", data, 8, 1)
+    data[-32:] = hashlib.sha256(bytes(data[:-32])).digest()
+    path.write_bytes(bytes(data))
+
+    copy = Hypervisor(host_memory="32M").import_vm(path)
+    tags = copy.cpu.st[ST_TLB_TAG : ST_TLB_TAG + TLB_ENTRIES]
+    assert (tags == -1).all()  # the old entries are not misread as the new layout
+    done = finish(copy)  # it runs to a clean power-off
+    assert done["output"] == uninterrupted["output"]  # the same program, the same output
+    assert (
+        done["st"] != uninterrupted["st"] or done["guest_cycles"] != uninterrupted["guest_cycles"]
+    )
+    snap = copy.snapshots[0]
+    assert (snap.state.st[ST_TLB_TAG : ST_TLB_TAG + TLB_ENTRIES] == -1).all()

@@ -30,7 +30,9 @@ from vmlab.isa.arch import (
     PTE_X,
     ST_MODE,
     ST_PG,
-    WALK_CYCLES,
+    TLB_SETS,
+    TLB_WAYS,
+    WALK_REF_CYCLES,
 )
 from vmlab.isa.table import BY_NAME
 
@@ -359,7 +361,7 @@ def test_repeated_accesses_to_one_page_miss_the_tlb_once():
 
 
 def test_each_new_page_is_one_tlb_miss():
-    far = VA + 8 * PAGE_SIZE  # TLB entries 8..12: clear of the code page's entry 1
+    far = VA + 8 * PAGE_SIZE  # TLB sets 8..12: clear of the code page's set 1
     maps = [(far + i * PAGE_SIZE, PA, PTE_R) for i in range(5)]
     body = f"li s0, {far}\n" + "".join(f"lw t0, {i * PAGE_SIZE}(s0)\n" for i in range(5)) + "halt"
     m = halted_paged(body, maps=maps)
@@ -367,23 +369,64 @@ def test_each_new_page_is_one_tlb_miss():
     assert m.stats.tlb_misses - base.stats.tlb_misses == 5
 
 
-def test_code_and_data_pages_with_the_same_tlb_index_evict_each_other():
-    # code runs from page 1; data page 0x41 maps to the same TLB entry
-    body = "li s0, 0x41000\n li t1, 10\nloop: lw t0, 0(s0)\n addi t1, t1, -1\n bnez t1, loop\n halt"
-    m = halted_paged(body, maps=[(0x41000, PA, PTE_R)])
-    base = halted_paged(body.replace("lw t0, 0(s0)", "nop"), maps=[(0x41000, PA, PTE_R)])
-    assert m.stats.tlb_misses - base.stats.tlb_misses == 2 * 10  # a data and a code miss per round
+def _same_set_loop(
+    pages: int, rounds: int = 10, repeat: int = 1
+) -> tuple[str, list[tuple[int, int, int]]]:
+    """A loop loading ``repeat`` times from each of ``pages`` data pages in the code page's set 1."""
+    assert TLB_SETS == 64  # 0x41000, 0x81000, ... are pages 0x41, 0x81, ...: all in set 1
+    data = [0x1000 + (i + 1) * TLB_SETS * PAGE_SIZE for i in range(pages)]
+    loads = "".join(f"li s0, {va}\n" + "lw t0, 0(s0)\n" * repeat for va in data)
+    body = f"li t1, {rounds}\nloop: {loads} addi t1, t1, -1\n bnez t1, loop\n halt"
+    return body, [(va, PA, PTE_R) for va in data]
 
 
-def test_pages_with_the_same_tlb_index_evict_each_other():
-    # the TLB is direct mapped by virtual page number: VA and VA + 64 pages share an entry
-    other = VA + 64 * PAGE_SIZE
-    body = f"li s0, {VA}\n li s1, {other}\n li t1, 10\nloop: lw t0, 0(s0)\n lw t0, 0(s1)\n addi t1, t1, -1\n bnez t1, loop\n halt"
-    m = halted_paged(body, maps=[(VA, PA, PTE_R), (other, PA, PTE_R)])
-    base = halted_paged(
-        body.replace("lw t0, 0(s1)", "nop"), maps=[(VA, PA, PTE_R), (other, PA, PTE_R)]
-    )
-    assert m.stats.tlb_misses - base.stats.tlb_misses == 19  # 20 loads, one shared first miss
+def test_pages_of_one_set_up_to_its_ways_stay_in_the_tlb():
+    # the code page (1) and TLB_WAYS - 1 data pages share set 1: they all fit, so each data page
+    # misses once (its first load) and never again, whatever the order of use
+    body, maps = _same_set_loop(TLB_WAYS - 1)
+    m = halted_paged(body, maps=maps)
+    base = halted_paged(body.replace("lw t0, 0(s0)", "nop"), maps=maps)
+    assert m.stats.tlb_misses - base.stats.tlb_misses == TLB_WAYS - 1
+
+
+def test_one_page_more_than_the_ways_evicts_the_least_recently_used():
+    # the code page C and TLB_WAYS data pages d1..d4 in one 4-way set, used in a cycle. Fetches
+    # do not refresh C, so (most recent first) after round 1's fills: d4 d3 d2 d1 (C evicted by
+    # d4's fill), then the fetch refills C: C d4 d3 d2 (d1 evicted). Each later round: d1 misses
+    # (evicts d2), d2 (evicts d3), d3 (evicts d4), d4 (evicts C), and C misses again (evicts d1).
+    # So every load misses and C misses once a round: TLB_WAYS + 1 misses per round
+    body, maps = _same_set_loop(TLB_WAYS, rounds=10)
+    m = halted_paged(body, maps=maps)
+    base = halted_paged(body.replace("lw t0, 0(s0)", "nop"), maps=maps)
+    assert m.stats.tlb_misses - base.stats.tlb_misses == 10 * (TLB_WAYS + 1)
+
+
+def test_a_hit_makes_a_page_the_most_recent_of_its_set():
+    # five data pages A..E in set 8 (the code is in set 1), straight-line loads:
+    #   A B C D    4 misses; use order (most recent first) D C B A
+    #   A          hit: A D C B
+    #   E          miss, evicts the least recent, B: E A D C
+    #   A          hit (FIFO replacement would have evicted A here)
+    #   B          miss, evicts C: B A E D
+    #   D          hit
+    assert TLB_SETS == 64 and TLB_WAYS == 4
+    pages = {name: VA + (8 + TLB_SETS * i) * PAGE_SIZE for i, name in enumerate("ABCDE")}
+    maps = [(va, PA, PTE_R) for va in pages.values()]
+    loads = "".join(f"li s0, {pages[p]}\n lw t0, 0(s0)\n" for p in "ABCDAEABD")
+    m = halted_paged(loads + "halt", maps=maps)
+    base = halted_paged(loads.replace("lw t0, 0(s0)", "nop") + "halt", maps=maps)
+    assert m.stats.tlb_misses - base.stats.tlb_misses == 6
+
+
+def test_pages_in_different_sets_do_not_evict_each_other():
+    # TLB_WAYS + 1 data pages in consecutive sets 8, 9, ...: no set is over-full, one miss each
+    far = VA + 8 * PAGE_SIZE
+    maps = [(far + i * PAGE_SIZE, PA, PTE_R) for i in range(TLB_WAYS + 1)]
+    loads = "".join(f"lw t0, {i * PAGE_SIZE}(s0)\n" for i in range(TLB_WAYS + 1))
+    body = f"li s0, {far}\n li t1, 10\nloop: {loads} addi t1, t1, -1\n bnez t1, loop\n halt"
+    m = halted_paged(body, maps=maps)
+    base = halted_paged(body.replace("lw t0,", "addi t0, zero,").replace("(s0)", ""), maps=maps)
+    assert m.stats.tlb_misses - base.stats.tlb_misses == TLB_WAYS + 1
 
 
 def test_tlb_miss_costs_walk_cycles():
@@ -391,8 +434,20 @@ def test_tlb_miss_costs_walk_cycles():
     m = halted_paged(body, maps=[(VA, PA, RW)])
     cold = m.regs["s2"] - m.regs["s1"]
     warm = m.regs["s3"] - m.regs["s2"]
-    assert cold - warm == WALK_CYCLES
+    # a 4 KiB page: the walk reads the level-1 and the level-2 entry, two references
+    assert cold - warm == 2 * WALK_REF_CYCLES
     assert warm == BY_NAME["lw"].cycles + BY_NAME["csrr"].cycles
+    assert m.stats.walk_refs - m.stats.tlb_misses == m.stats.tlb_misses  # all walks: 2 levels
+
+
+def test_superpage_tlb_miss_reads_one_level():
+    body = f"li s0, {0x00C00000}\n csrr s1, cycle\n lw t0, 0(s0)\n csrr s2, cycle\n lw t0, 4(s0)\n csrr s3, cycle\n halt"
+    m, _ = paged(body, run=False)
+    m.pt.map_super(0x00C00000, 0, RW)
+    assert m.run(max_instructions=1000).reason == "halt"
+    cold = m.regs["s2"] - m.regs["s1"]
+    warm = m.regs["s3"] - m.regs["s2"]
+    assert cold - warm == WALK_REF_CYCLES  # the level-1 entry is the whole walk
 
 
 def test_device_access_through_a_mapped_page_misses_the_tlb_once():
@@ -418,14 +473,19 @@ def test_store_through_one_mapping_changes_code_fetched_through_another():
     assert m.regs["a0"] == 1 + 10
 
 
-def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run():
-    # code page 0x1000 and data page VA + 1 page share TLB entry 1: fetch and data translations
-    # evict each other, and a run split at any instruction must model that the same way
-    data = 0x41000
-    body = f"li s0, {data}\n li t1, 40\nloop: lw t0, 0(s0)\n addi t1, t1, -1\n bnez t1, loop\n halt"
-    whole, res = paged(body, maps=[(data, PA, PTE_R)])
-    split, _ = paged(body, maps=[(data, PA, PTE_R)], run=False)
-    while (r := split.run(max_instructions=3)).reason == "budget":
+@pytest.mark.parametrize("pages", [TLB_WAYS - 1, TLB_WAYS])
+@pytest.mark.parametrize("repeat", [1, 3])
+@pytest.mark.parametrize("piece", [1, 3, 7])
+def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run(
+    pages: int, repeat: int, piece: int
+) -> None:
+    # the code page and up to TLB_WAYS data pages share set 1: fetch and data translations evict
+    # and reorder each other, and a run split at any instruction (which empties the core's
+    # last-page caches) must model that, LRU order included, exactly as one run does
+    body, maps = _same_set_loop(pages, rounds=10, repeat=repeat)
+    whole, res = paged(body, maps=maps)
+    split, _ = paged(body, maps=maps, run=False)
+    while (r := split.run(max_instructions=piece)).reason == "budget":
         pass
     assert r.reason == res.reason == "halt"
     assert (split.cycles, split.instructions) == (whole.cycles, whole.instructions)

@@ -44,6 +44,7 @@ from .core.layout import (
     STAT_MMIO,
     STAT_TLB_MISSES,
     STAT_TRAPS,
+    STAT_WALK_REFS,
 )
 from .core.state import CpuState
 from .devices.console import Console
@@ -176,6 +177,7 @@ class MachineStats:
     cycles: int
     idle_cycles: int
     tlb_misses: int
+    walk_refs: int  # memory references made by page walks (WALK_REF_CYCLES each)
     traps: int
     interrupts: int
     device_accesses: int
@@ -534,6 +536,7 @@ class Machine:
             cycles=int(st[STAT_CYCLES]),
             idle_cycles=int(st[STAT_IDLE_CYCLES]),
             tlb_misses=int(st[STAT_TLB_MISSES]),
+            walk_refs=int(st[STAT_WALK_REFS]),
             traps=int(st[STAT_TRAPS]),
             interrupts=int(st[STAT_INTERRUPTS]),
             device_accesses=int(st[STAT_MMIO]),

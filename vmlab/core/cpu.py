@@ -1,7 +1,8 @@
 """The VL32 processor: ``run`` executes guest instructions until something needs the layer above.
 
 Hot path (keep it lean): the ``while n < max_instructions`` loop in ``run``: the event check, the
-fetch (fetch-page cache, then TLB), the decode-cache lookup and the if/elif chain on the opcode,
+fetch (fetch-page cache, then TLB way 0), loads and stores (last-page caches, then TLB way 0; see
+``vmlab.core.mmu``), the decode-cache lookup and the if/elif chain on the opcode,
 which LLVM turns into a jump table. Nothing in it may allocate, call into Python, or touch more
 than the arrays it is given. Slow paths (page walks, device registers, traps, CSRs) are separate
 jitted functions. ``run`` mirrors KVM's ``KVM_RUN``: it returns an exit reason (``layout.EXIT_*``)
@@ -61,7 +62,7 @@ from ..isa.arch import (
     ST_PMODE,
     ST_WRITABLE,
     TRAP_CYCLES,
-    WALK_CYCLES,
+    WALK_REF_CYCLES,
 )
 from ..isa.table import OPCODE
 from .decode import (
@@ -118,9 +119,11 @@ from .layout import (
     STAT_MMIO,
     STAT_TLB_MISSES,
     STAT_TRAPS,
+    STAT_WALK_REFS,
     TLB_D,
     TLB_IO,
     TLB_R,
+    TLB_SET_MASK,
     TLB_U,
     TLB_W,
     TLB_X,
@@ -131,7 +134,7 @@ from .layout import (
     VM_GUEST,
     VM_TRANSLATE,
 )
-from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, TLB_MASK, tlb_flush, walk
+from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, translate
 
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -367,15 +370,9 @@ def mem_slow(
     if va & (size - 1):
         return MISALIGNED
     if xlate:
-        idx = (va >> 12) & TLB_MASK
-        data = st[ST_TLB_DATA + idx]
-        need = (TLB_W | TLB_D if acc == ACCESS_STORE else TLB_R) | (TLB_U if user else 0)
-        if st[ST_TLB_TAG + idx] == va >> 12 and data & need == need:
-            pa = (data & ~0xFFF) | (va & 0xFFF) | (IO_FLAG if data & TLB_IO else 0)
-        else:
-            pa = walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
-            if pa < 0:
-                return pa
+        pa = translate(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
+        if pa < 0:
+            return pa
     elif va < st[ST_RAMSIZE]:
         pa = va
     elif va >= 0xF0000000 and va < 0xF0004000:
@@ -463,6 +460,14 @@ def run(
     # used for 4-aligned pcs (a jalr to a misaligned target clears it)
     fetch_vpn = -1
     fetch_base = 0
+    # the same for the page the last load (ld_*) and store (sd_*) hit in way 0 of its TLB set,
+    # with the permission that access needed: a page kept here is still in way 0, so using the
+    # copy is exactly a way-0 hit (which changes nothing in the TLB). Cleared with fetch_vpn, and
+    # whenever any access takes the slow path (which may reorder or refill the TLB)
+    ld_vpn = -1
+    ld_base = 0
+    sd_vpn = -1
+    sd_base = 0
     reason = EXIT_BUDGET
     exc = 0  # exception cause raised by the current instruction (0: none)
     tval = 0
@@ -494,6 +499,7 @@ def run(
                 status = st[b + CSR_STATUS]
                 user = False
                 fetch_vpn = -1
+                ld_vpn = sd_vpn = -1
             ev = next_event(st, b, cyc, limit)
             continue
         # ---- fetch ---------------------------------------------------------------------
@@ -508,14 +514,18 @@ def run(
                     tval = pc
                     pa = -1
                 else:
-                    idx = vpn & TLB_MASK
+                    idx = vpn & TLB_SET_MASK  # way 0 (the most recent) of the page's set
                     data = st[ST_TLB_DATA + idx]
                     need = TLB_X | (TLB_U if user else 0)
                     if st[ST_TLB_TAG + idx] == vpn and data & need == need and data & TLB_IO == 0:
                         pa = (data & ~0xFFF) | (pc & 0xFFF)
                     else:
-                        pa = walk(st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest)
-                        cyc += WALK_CYCLES
+                        refs = st[STAT_WALK_REFS]
+                        pa = translate(
+                            st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest
+                        )
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if pa >= 0 and pa & IO_FLAG == 0:
                         fetch_vpn = vpn
                         fetch_base = pa & ~0xFFF
@@ -561,15 +571,20 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_MASK
-                        data = st[ST_TLB_DATA + idx]
-                        need = TLB_R | (TLB_U if user else 0)
-                        if (
-                            st[ST_TLB_TAG + idx] == va >> 12
-                            and data & need == need
-                            and data & TLB_IO == 0
-                        ):
-                            dpa = (data & ~0xFFF) | (va & 0xFFF)
+                        if va >> 12 == ld_vpn:
+                            dpa = ld_base | (va & 0xFFF)
+                        else:
+                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
+                            data = st[ST_TLB_DATA + idx]
+                            need = TLB_R | (TLB_U if user else 0)
+                            if (
+                                st[ST_TLB_TAG + idx] == va >> 12
+                                and data & need == need
+                                and data & TLB_IO == 0
+                            ):
+                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                                ld_vpn = va >> 12
+                                ld_base = data & ~0xFFF
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
@@ -589,6 +604,7 @@ def run(
                     regs[rd] = w
                 else:
                     misses = st[STAT_TLB_MISSES]
+                    refs = st[STAT_WALK_REFS]
                     w = mem_slow(
                         st,
                         mem,
@@ -608,9 +624,10 @@ def run(
                         xlate,
                         cyc,
                     )
+                    ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
-                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
-                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         regs[rd] = w
                     elif w == MMIO_EXIT:
@@ -640,15 +657,20 @@ def run(
                 dpa = -1
                 if va & (size - 1) == 0:
                     if xlate:
-                        idx = (va >> 12) & TLB_MASK
-                        data = st[ST_TLB_DATA + idx]
-                        need = TLB_W | TLB_D | (TLB_U if user else 0)
-                        if (
-                            st[ST_TLB_TAG + idx] == va >> 12
-                            and data & need == need
-                            and data & TLB_IO == 0
-                        ):
-                            dpa = (data & ~0xFFF) | (va & 0xFFF)
+                        if va >> 12 == sd_vpn:
+                            dpa = sd_base | (va & 0xFFF)
+                        else:
+                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
+                            data = st[ST_TLB_DATA + idx]
+                            need = TLB_W | TLB_D | (TLB_U if user else 0)
+                            if (
+                                st[ST_TLB_TAG + idx] == va >> 12
+                                and data & need == need
+                                and data & TLB_IO == 0
+                            ):
+                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                                sd_vpn = va >> 12
+                                sd_base = data & ~0xFFF
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
@@ -663,6 +685,7 @@ def run(
                     dirty[dpa >> 12] = 1
                 else:
                     misses = st[STAT_TLB_MISSES]
+                    refs = st[STAT_WALK_REFS]
                     w = mem_slow(
                         st,
                         mem,
@@ -682,9 +705,10 @@ def run(
                         xlate,
                         cyc,
                     )
+                    ld_vpn = sd_vpn = -1  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
-                        cyc += (st[STAT_TLB_MISSES] - misses) * WALK_CYCLES
-                        fetch_vpn = -1  # the walk may have replaced the fetch page's TLB entry
+                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         cyc += w
                         ev = cyc  # a device may have raised or cleared an interrupt
@@ -879,6 +903,7 @@ def run(
                         user = (status & ST_MODE) == 0
                         xlate = guest or (status & ST_PG) != 0
                         fetch_vpn = -1
+                        ld_vpn = sd_vpn = -1
                         ev = cyc
                     else:
                         exc = CAUSE_ILLEGAL
@@ -892,6 +917,7 @@ def run(
                     status = st[b + CSR_STATUS]
                     user = (status & ST_MODE) == 0
                     fetch_vpn = -1
+                    ld_vpn = sd_vpn = -1
                     ev = cyc
                 elif op == OP_WFI:
                     if pending_irqs(st, b, cyc) & st[b + CSR_IE] == 0:
@@ -923,6 +949,7 @@ def run(
                 elif op == OP_TLBFLUSH:
                     tlb_flush(st)
                     fetch_vpn = -1
+                    ld_vpn = sd_vpn = -1
         # ---- retire, or take the exception -----------------------------------------------
         if exc == 0:
             pc = npc
@@ -946,6 +973,7 @@ def run(
             status = st[b + CSR_STATUS]
             user = False
             fetch_vpn = -1
+            ld_vpn = sd_vpn = -1
             exc = 0
             ev = cyc
     # ---- write back ---------------------------------------------------------------------

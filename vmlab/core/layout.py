@@ -6,7 +6,7 @@ one int64 array ``st`` at the offsets below so that a call into the jitted core 
 
 from __future__ import annotations
 
-from ..isa.arch import NUM_CSRS, TLB_ENTRIES
+from ..isa.arch import NUM_CSRS, TLB_ENTRIES, TLB_SETS
 
 # --- int64 state array ``st`` ---------------------------------------------------------------
 ST_CSR = 0  # host (real) control-register bank, NUM_CSRS words
@@ -40,13 +40,20 @@ STAT_TLB_MISSES = ST_STATS + 3
 STAT_TRAPS = ST_STATS + 4  # exceptions taken (delivered to a trap vector)
 STAT_INTERRUPTS = ST_STATS + 5
 STAT_MMIO = ST_STATS + 6  # device register accesses handled in the core
+STAT_WALK_REFS = ST_STATS + 7  # memory references made by page walks (WALK_REF_CYCLES each)
 STAT_EXITS = ST_STATS + 16  # NUM_EXITS counters, by exit reason
 STAT_CAUSES = ST_STATS + 32  # 16 counters by exception cause (cause < 16)
 STAT_IRQS = ST_STATS + 48  # 16 counters by interrupt line
 STATS_WORDS = 64
-ST_TLB_TAG = 256  # TLB_ENTRIES virtual page numbers, -1 = invalid
-ST_TLB_DATA = ST_TLB_TAG + TLB_ENTRIES  # physical page base | TLB_* permission bits
+ST_TLB_TAG = (
+    256  # TLB_ENTRIES virtual page numbers, -1 = invalid; way w of set s at w * TLB_SETS + s
+)
+ST_TLB_DATA = ST_TLB_TAG + TLB_ENTRIES  # physical page base | TLB_* permission bits, same order
 ST_SIZE = ST_TLB_DATA + TLB_ENTRIES
+
+TLB_SET_MASK = (
+    TLB_SETS - 1
+)  # set of a virtual page number: vpn & TLB_SET_MASK (way 0 is at that index)
 
 # TLB data permission bits (page base is 4 KiB aligned, so the low 12 bits are free)
 TLB_R = 1 << 1

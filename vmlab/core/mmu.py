@@ -1,8 +1,14 @@
 """The memory-management unit: TLB, two-level page-table walk and the second-stage (p2m) map.
 
-``translate`` is hot (every load/store/fetch with paging or in guest mode): a TLB hit is a tag
-compare and a mask. ``walk`` runs on a miss. Both return a non-negative physical address (with
-``IO_FLAG`` set for a device page) or one of the negative ``FAULT_*`` codes.
+The TLB is set-associative with LRU replacement (``TLB_SETS`` x ``TLB_WAYS``, see
+``vmlab.isa.arch``). Each set keeps its ways in use order, most recent in way 0, and way 0 of set
+``s`` sits at index ``s``: the core's hot path (``vmlab.core.cpu.run``) checks way 0 inline, which
+is a tag compare and a mask, and a hit there needs no bookkeeping. Anything else comes here:
+``translate`` checks the other ways (a load/store hit moves the entry to way 0) and calls ``walk``
+on a miss.
+Both return a non-negative physical address (with ``IO_FLAG`` set for a device page) or one of the
+negative ``FAULT_*`` codes. A walk counts its memory references in ``STAT_WALK_REFS`` (the core
+charges ``WALK_REF_CYCLES`` for each).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from ..isa.arch import (
     PTE_X,
     ST_PG,
     TLB_ENTRIES,
+    TLB_SETS,
+    TLB_WAYS,
 )
 from .layout import (
     ACCESS_FETCH,
@@ -35,9 +43,11 @@ from .layout import (
     ST_TLB_DATA,
     ST_TLB_TAG,
     STAT_TLB_MISSES,
+    STAT_WALK_REFS,
     TLB_D,
     TLB_IO,
     TLB_R,
+    TLB_SET_MASK,
     TLB_U,
     TLB_W,
     TLB_X,
@@ -49,7 +59,6 @@ FAULT_ACCESS = -2  # no RAM or device at that physical address
 FAULT_NPF = (
     -3
 )  # second-stage fault: exit to the hypervisor (st[ST_EXIT+2] = guest-physical address)
-TLB_MASK = TLB_ENTRIES - 1
 
 
 @kernel
@@ -60,8 +69,26 @@ def tlb_flush(st: np.ndarray) -> None:
 
 
 @kernel
+def _tlb_use(st: np.ndarray, s: int, k: int, tag: int, data: int) -> None:
+    """Make ``(tag, data)`` the most recent entry of set ``s``: ways 0..k-1 move down one, over k.
+
+    With ``k`` the way that held the page this is an LRU hit; with the last way, an eviction.
+    """
+    for w in range(k, 0, -1):
+        st[ST_TLB_TAG + w * TLB_SETS + s] = st[ST_TLB_TAG + (w - 1) * TLB_SETS + s]
+        st[ST_TLB_DATA + w * TLB_SETS + s] = st[ST_TLB_DATA + (w - 1) * TLB_SETS + s]
+    st[ST_TLB_TAG + s] = tag
+    st[ST_TLB_DATA + s] = data
+
+
+@kernel
 def _second_stage(st: np.ndarray, p2m: np.ndarray, gpa: int, acc: int, guest: bool) -> int:
-    """Guest-physical address -> its page's host base | TLB_W if writable | TLB_IO, or FAULT_*."""
+    """Guest-physical address -> its page's host base | TLB_W if writable | TLB_IO, or FAULT_*.
+
+    In guest mode every lookup reads the p2m map: one walk reference.
+    """
+    if guest:
+        st[STAT_WALK_REFS] += 1
     if gpa < st[ST_RAMSIZE]:
         if not guest:
             return (gpa & ~0xFFF) | TLB_W
@@ -105,6 +132,7 @@ def walk(
             return FAULT_ACCESS
         pte_pa = (t & ~0xFFF) | (pte_gpa & 0xFFF)
         pte = int(mem[pte_pa >> 2])
+        st[STAT_WALK_REFS] += 1
         if pte & PTE_V == 0:
             return FAULT_PAGE
         if pte & (PTE_R | PTE_W | PTE_X):  # a 4 MiB superpage
@@ -118,6 +146,7 @@ def walk(
                 return FAULT_ACCESS
             pte_pa = (t & ~0xFFF) | (pte_gpa & 0xFFF)
             pte = int(mem[pte_pa >> 2])
+            st[STAT_WALK_REFS] += 1
             if pte & PTE_V == 0:
                 return FAULT_PAGE
             gpa = pte & 0xFFFFF000
@@ -141,10 +170,62 @@ def walk(
         return t
     if t & TLB_W == 0:
         perms &= ~(TLB_W | TLB_D)
-    idx = (va >> 12) & TLB_MASK
-    st[ST_TLB_TAG + idx] = va >> 12
-    st[ST_TLB_DATA + idx] = (t & ~0xFFF) | (t & TLB_IO) | perms
+    vpn = va >> 12
+    s = vpn & TLB_SET_MASK
+    k = TLB_WAYS - 1  # evict the least recently used way, unless the page is already in the set
+    for w in range(TLB_WAYS):
+        if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
+            k = w
+            break
+    _tlb_use(st, s, k, vpn, (t & ~0xFFF) | (t & TLB_IO) | perms)
     pa = (t & ~0xFFF) | (va & 0xFFF)
     if t & TLB_IO:
         return pa | IO_FLAG
     return pa
+
+
+@kernel
+def translate(
+    st: np.ndarray,
+    mem: np.ndarray,
+    dcache: np.ndarray,
+    dirty: np.ndarray,
+    p2m: np.ndarray,
+    va: int,
+    acc: int,
+    user: bool,
+    bank: int,
+    guest: bool,
+) -> int:
+    """Translate ``va`` through the TLB (every way of its set), walking the page tables on a miss.
+
+    A hit in way 0 with the needed permissions is what the core's hot path handles inline; calling
+    this for it is correct too. A load or store hit moves the entry to way 0 (most recent); a fetch
+    hit leaves the use order alone: the core calls this for a fetch whenever its one-page fetch
+    cache is empty, which depends on where a run started, and the TLB's state must not (a run
+    split into pieces must behave exactly as one run). A page present without the needed
+    permission (say, a first write to a clean page, which must set D) walks again: the walk sets
+    A/D or faults.
+    """
+    vpn = va >> 12
+    s = vpn & TLB_SET_MASK
+    if acc == ACCESS_FETCH:
+        need = TLB_X
+    elif acc == ACCESS_STORE:
+        need = TLB_W | TLB_D
+    else:
+        need = TLB_R
+    if user:
+        need |= TLB_U
+    for w in range(TLB_WAYS):
+        if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
+            data = st[ST_TLB_DATA + w * TLB_SETS + s]
+            if data & need != need:
+                break
+            if w and acc != ACCESS_FETCH:
+                _tlb_use(st, s, w, vpn, data)
+            pa = (data & ~0xFFF) | (va & 0xFFF)
+            if data & TLB_IO:
+                return pa | IO_FLAG
+            return pa
+    return walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)

@@ -1,8 +1,10 @@
 """The cost model of virtualization: modelled cycles charged for each kind of VM exit.
 
 Guest instructions cost what they cost on bare metal (the instruction table's cycle classes), plus
-the second-stage TLB misses a guest takes (``WALK_CYCLES`` each: guest-physical addresses go
-through the VM's p2m map); those count as *guest* cycles. Everything the VMM does for a VM is
+the second-stage TLB misses a guest takes (``WALK_REF_CYCLES`` per memory reference of the
+walk: guest-physical addresses go through the VM's p2m map, one reference with guest paging off,
+2g + 1 for g guest page-table levels, as nested paging's 2D walk; see docs/machine.md "Paging");
+those count as *guest* cycles. Everything the VMM does for a VM is
 *hypervisor* cycles, charged per exit as below. The host clock advances by both, and the guest's
 own cycle counter runs with the host clock, so the guest sees the overhead pass, as on real
 hardware. ``vm.metrics().exits`` lists count, cycles and host time per exit reason.

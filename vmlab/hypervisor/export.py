@@ -4,11 +4,11 @@
 process, and it continues exactly where it was (same output, registers and cycles). Legal when
 the VM is created, paused or stopped; the imported VM comes back in that same state.
 
-File format, version 1 (all integers little-endian)::
+File format, version 2 (all integers little-endian)::
 
     offset  size  field
     0       8     magic  b"VMLABVM\\0"
-    8       2     format version (u16) = 1
+    8       2     format version (u16) = 2
     10      2     flags (u16) = 0
     12      4     manifest length M in bytes (u32)
     16      8     total file length L in bytes, checksum included (u64)
@@ -27,7 +27,8 @@ The manifest (JSON) holds, with blobs referred to by their index in "blobs"::
                started / not waiting), cpu {regs: [17 ints], st: [the CpuState array]},
                console {output: blob, input: blob, dropped}, disk (blob or null),
                stats (VMStats: counters (translated_pages may be absent: 0), exits
-               {name: {count, cycles, host_seconds}}, hypercalls), decoded (blob: which words the decode cache held), pages (blob)
+               {name: {count, cycles, host_seconds}}, hypercalls), decoded (blob: which
+               words the decode cache held), pages (blob)
     snapshots  the snapshot tree, oldest first: name, parent (index or null), incremental,
                clock (host cycle on the exporting host), state (as "vm")
     current_snapshot   index or null;  pending  blob: pages written since it
@@ -39,6 +40,10 @@ are those written since its parent. States may share a blob (snapshots whose dis
 change share its contents); every blob is used at least once. CPU state is independent of host
 frames (see ``vmlab.hypervisor.snapshot``). A disk comes back as an in-memory disk holding the
 exported contents.
+
+Version 1 files (vmlab before the 256-entry 4-way TLB) are still read: their CPU state has 384
+words (a 64-entry TLB at 256..383); it comes back with the same registers, counters and devices
+and an empty TLB (a cache: the guest only pays the walks again).
 
 Files are written atomically (a temporary file in the same directory, fsync, ``os.replace``):
 an interrupted export leaves the previous file, or none, never a partial one. Reading checks the
@@ -61,12 +66,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.layout import CONSOLE_IN_SIZE, ST_RAMSIZE, ST_SIZE
+from ..core.layout import CONSOLE_IN_SIZE, ST_RAMSIZE, ST_SIZE, ST_TLB_TAG
 from ..core.state import NUM_REG_SLOTS
 from ..devices.disk import Disk
 from ..devices.memmap import SECTOR_SIZE
 from ..image import Image, ImageFormatError
-from ..isa.arch import PAGE_SIZE
+from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
 from .snapshot import (
     MASK_BYTES,
     SAVE_STATES,
@@ -91,7 +96,10 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT_VERSION", "MAGIC", "ExportFormatError", "export_vm", "import_vm", "read_export"]
 
 MAGIC = b"VMLABVM\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# version 1 (vmlab before the 4-way TLB) stored a CPU state of 384 words: 64 TLB tags, 64 TLB data
+V1_ST_SIZE = 384
+V1_TLB_TAG = 256
 _HEADER = struct.Struct("<8sHHIQ")
 _DIGEST = 32  # SHA-256
 _MAX_MEMORY = 1 << 30  # what hv.create_vm accepts
@@ -270,7 +278,10 @@ class Export:
 class _Parser:
     """Validates one file's manifest and blobs; every problem is an ExportFormatError."""
 
-    def __init__(self, source: str, blobs: list[bytes], table: list[dict[str, int]]) -> None:
+    def __init__(
+        self, source: str, blobs: list[bytes], table: list[dict[str, int]], version: int
+    ) -> None:
+        self.version = version
         self.source = source
         self.blobs = blobs
         self.table = table
@@ -392,7 +403,13 @@ class _Parser:
             raise self.fail(f"{where}.lifecycle {lifecycle!r} is not one of {SAVE_STATES}")
         cpu = self.get(obj, "cpu", dict, where)
         regs = self._ints(self.get(cpu, "regs", list, f"{where}.cpu"), NUM_REG_SLOTS, "regs")
-        st = self._ints(self.get(cpu, "st", list, f"{where}.cpu"), ST_SIZE, "st")
+        if self.version == 1:  # 64 TLB entries then: the same state with an empty TLB now
+            old = self._ints(self.get(cpu, "st", list, f"{where}.cpu"), V1_ST_SIZE, "st")
+            st = np.zeros(ST_SIZE, dtype=np.int64)
+            st[:V1_TLB_TAG] = old[:V1_TLB_TAG]
+            st[ST_TLB_TAG : ST_TLB_TAG + TLB_ENTRIES] = -1
+        else:
+            st = self._ints(self.get(cpu, "st", list, f"{where}.cpu"), ST_SIZE, "st")
         if st[ST_RAMSIZE] != config["memory"]:
             raise self.fail(
                 f"{where}: the CPU's RAM size {st[ST_RAMSIZE]} does not match "
@@ -491,7 +508,7 @@ def _parse(data: bytes, source: str) -> Export:
             f"{source}: VM export format version {version} is newer than this vmlab supports "
             f"(version {FORMAT_VERSION}); upgrade vmlab to import it"
         )
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise ExportFormatError(f"{source}: unsupported VM export format version {version}")
     if len(data) < total:
         raise ExportFormatError(f"{source}: truncated export: {len(data)} of {total} bytes present")
@@ -540,7 +557,7 @@ def _parse(data: bytes, source: str) -> Export:
         raise ExportFormatError(
             f"{source}: corrupt export: {end - pos} unexplained bytes before the checksum"
         )
-    p = _Parser(source, blobs, table)
+    p = _Parser(source, blobs, table, version)
     if p.get(manifest, "version", int, "manifest") != version:
         raise p.fail(f"the manifest says version {manifest['version']}, the header {version}")
     name = p.get(manifest, "name", str, "manifest")

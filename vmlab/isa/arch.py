@@ -141,7 +141,16 @@ CAUSE_NAMES: dict[int, str] = {
 }
 
 TRAP_CYCLES = 10  # modelled cost of taking a trap or interrupt (on top of the instruction)
-WALK_CYCLES = 10  # modelled cost of a page-table walk (TLB miss)
+# A TLB miss costs WALK_REF_CYCLES per memory reference the page walk makes (the levels it actually
+# touches), as on real hardware, where a walk is a chain of dependent memory reads:
+#   - bare metal, paging on: one reference per page-table level read: 2 for a 4 KiB page (level 1,
+#     then level 2), 1 for a 4 MiB superpage;
+#   - guest mode (hw-assist): every guest-physical address, including each guest page-table entry's
+#     own address, is looked up in the one-level second-stage (p2m) map, one reference each. With g
+#     guest levels that is the "2D walk" of nested paging, (g + 1) * (1 + 1) - 1 = 2g + 1
+#     references: 1 with guest paging off, 3 for a guest superpage, 5 for a guest 4 KiB page.
+# (Real x86 nested paging, 4 guest and 4 host levels, makes up to (4 + 1) * (4 + 1) - 1 = 24.)
+WALK_REF_CYCLES = 5
 
 # --- paging ---------------------------------------------------------------------------------
 PAGE_SHIFT = 12
@@ -155,4 +164,13 @@ PTE_A = 1 << 5  # accessed: set by the hardware on any access
 PTE_D = 1 << 6  # dirty: set by the hardware on a write
 # A level-1 entry with V set and none of R/W/X points to a level-2 table at (pte & ~0xFFF).
 # A level-1 entry with any of R/W/X set is a 4 MiB superpage mapping (pte & 0xFFC00000).
-TLB_ENTRIES = 64  # direct-mapped by virtual page number
+# The TLB is set-associative: a virtual page number's set is vpn % TLB_SETS, and the page may sit in
+# any of that set's TLB_WAYS ways. Replacement is least-recently-used and deterministic: each set
+# keeps its ways in use order (way 0 most recent): a fill (after a walk) evicts the last way and
+# puts the new entry in way 0, and a load or store that hits moves its entry to way 0. Instruction
+# fetches read the TLB without changing the order (the fetch unit keeps its own copy of the current
+# code page's translation), so a code page ages like a page that is no longer used and is evicted
+# once TLB_WAYS other pages of its set have been used since it was filled; the next fetch refills it.
+TLB_SETS = 64
+TLB_WAYS = 4
+TLB_ENTRIES = TLB_SETS * TLB_WAYS

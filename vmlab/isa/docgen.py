@@ -119,8 +119,20 @@ def render() -> str:
     )
     out += [
         "",
-        f"Taking a trap or interrupt costs {arch.TRAP_CYCLES} more cycles; "
-        f"a page-table walk (TLB miss) {arch.WALK_CYCLES} more.",
+        f"Taking a trap or interrupt costs {arch.TRAP_CYCLES} more cycles. A TLB miss costs "
+        f"{arch.WALK_REF_CYCLES} more per memory reference of its page walk, the levels it actually "
+        f"reads: {2 * arch.WALK_REF_CYCLES} cycles for a 4 KiB page (level 1 and level 2), "
+        f"{arch.WALK_REF_CYCLES} for a 4 MiB superpage. In guest mode (a VM) every guest-physical "
+        "address (each guest page-table entry's too) is also looked up in the one-level p2m map, "
+        "the 2D walk of nested paging: with g guest levels, (g + 1) x 2 - 1 references, so "
+        "a miss costs "
+        f"{arch.WALK_REF_CYCLES} with guest paging off, {3 * arch.WALK_REF_CYCLES} for a guest "
+        f"superpage, {5 * arch.WALK_REF_CYCLES} for a guest 4 KiB page.",
+        "",
+        f"The TLB has {arch.TLB_ENTRIES} entries: {arch.TLB_SETS} sets of {arch.TLB_WAYS} ways, "
+        f"set = virtual page number mod {arch.TLB_SETS}, least-recently-used replacement (a fill "
+        "evicts the set's least recently used entry; loads and stores refresh an entry, "
+        "instruction fetches do not).",
         "",
         "## Registers",
         "",

@@ -1,0 +1,58 @@
+"""``import vmlab`` stays light: a bare Machine runs without the hypervisor, the UI or the charts.
+
+The hypervisor's names are still ``vmlab.Hypervisor`` etc.; they are imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmlab
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("vmlab.hypervisor", "vmlab.ui", "vmlab.bench", "ipywidgets", "bokeh", "jupyter_bokeh")
+CHILD = """
+import sys
+import vmlab
+from vmlab import Machine, images
+m = Machine()
+m.load(images.load("hello"))
+assert m.run().exit_code == 0
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_running_a_machine_imports_no_hypervisor_ui_or_charts() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "vmlab.machine" in out  # the child really imported this checkout's vmlab
+    loaded = [name for name in out if name.split(".")[0] in {h.split(".")[0] for h in HEAVY}]
+    assert [n for n in loaded if n.startswith(HEAVY)] == []
+
+
+def test_hypervisor_names_are_importable_from_vmlab() -> None:
+    from vmlab import VM, CostModel, Hypervisor, VMStateError, hypervisor
+
+    assert (VM, CostModel, Hypervisor, VMStateError) == (
+        hypervisor.VM,
+        hypervisor.CostModel,
+        hypervisor.Hypervisor,
+        hypervisor.VMStateError,
+    )
+    assert {"VM", "CostModel", "Hypervisor", "VMStateError"} <= set(vmlab.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Hypervisr'"):
+        vmlab.Hypervisr  # noqa: B018
+
+
+def test_dir_lists_the_lazy_names() -> None:
+    assert {"Hypervisor", "VM", "Machine"} <= set(dir(vmlab))
