@@ -384,3 +384,35 @@ def test_restore_rejects_unknown_foreign_and_deleted_snapshots() -> None:
         a.restore(sa)
     with pytest.raises(TypeError, match="expected a Snapshot or a snapshot name"):
         a.restore(3)  # type: ignore[arg-type]
+
+
+def test_time_stands_still_for_a_paused_vm() -> None:
+    """A VM paused while others run resumes exactly as its snapshot or a clone of it would."""
+    from vmlab import compare
+
+    def fingerprint(v: VM) -> tuple:
+        return (v.console.output, v.stats.instructions, v.stats.guest_cycles, v.cpu.regs.tolist())
+
+    hv = Hypervisor(host_memory="64M")
+    vm = hv.create_vm("web", images.load("minikernel"), memory="4M", mode="hw-assist")
+    other = hv.create_vm("other", images.load("sieve", N=100_000), memory="4M", mode="hw-assist")
+    vm.start()
+    hv.run(cycles=5_000_000)
+    vm.pause()
+    snap = vm.snapshot("s")
+    guest_time = vm.guest_clock
+    other.start()
+    hv.run(cycles=50_000_000)  # the neighbour runs while web is paused: 50M cycles of host time
+    assert other.state == "stopped" and vm.guest_clock == guest_time
+    assert compare(vm, snap).same
+    twin = vm.clone("twin", linked=False)
+    vm.resume()
+    hv.run(cycles=400_000_000)
+    resumed = fingerprint(vm)
+    assert vm.stop_reason == "poweroff" and "power off" in vm.console.output
+    twin.resume()
+    hv.run(cycles=400_000_000)
+    vm.restore(snap)
+    vm.resume()
+    hv.run(cycles=400_000_000)
+    assert resumed == fingerprint(twin) == fingerprint(vm)

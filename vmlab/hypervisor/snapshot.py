@@ -345,7 +345,7 @@ def capture_state(vm: VM) -> SavedState:
     st[_BP_SLOTS] = 0
     st[ST_SKIP_BP] = -1
     started = vm.state != "created"
-    guest_clock = hv.clock - vm.clock_offset if started else None
+    guest_clock = vm.guest_clock if started else None
     if vm.wake_at is None or not started:
         wake_in = None
     elif vm.wake_at >= NEVER:
@@ -402,6 +402,7 @@ def apply_state(vm: VM, state: SavedState, refill: bool = True) -> None:
         vm.clock_offset = 0  # start() sets it from the guest's cycle counter
     else:
         vm.clock_offset = hv.clock - state.guest_clock
+    vm.paused_at = hv.clock if vm.state == "paused" else None  # its time stands still from now
     if state.wake_in is None:
         vm.wake_at = None
     elif state.wake_in >= NEVER:

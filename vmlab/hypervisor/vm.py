@@ -171,6 +171,7 @@ class VM:
         self.stats = VMStats()
         self.wake_at: int | None = None  # host cycle at which a waiting VM becomes runnable
         self.clock_offset = 0  # host cycle at which the guest's cycle counter was 0
+        self.paused_at: int | None = None  # host cycle of the pause (guest time stands still)
         if shared_frames is None:
             pages = memory // PAGE_SIZE
             frames = hv.memory.alloc(pages, f"VM {name!r} ({format_size(memory)})")
@@ -217,14 +218,34 @@ class VM:
         self.clock_offset = self.hv.clock - int(self.cpu.st[ST_GCSR + CSR_CYCLE])
 
     def pause(self) -> None:
-        """Stop scheduling the VM, keeping all its state. Legal when: running."""
+        """Stop scheduling the VM, keeping all its state. Legal when: running.
+
+        Time stands still for a paused guest: its cycle counter, timer deadline and wake-up time
+        continue on resume from where they were, so a paused VM runs on exactly as a snapshot
+        of it would, however long it stayed paused.
+        """
         self._require("pause", "running")
         self.state = "paused"
+        self.paused_at = self.hv.clock
 
     def resume(self) -> None:
-        """Schedule a paused VM again. Legal when: paused."""
+        """Schedule a paused VM again (its guest time goes on from the pause). Legal when: paused."""
         self._require("resume", "paused")
+        if self.paused_at is not None:
+            gone = self.hv.clock - self.paused_at  # host time the guest did not see
+            self.clock_offset += gone
+            if self.wake_at is not None and self.wake_at < NEVER:
+                self.wake_at += gone
+        self.paused_at = None
         self.state = "running"
+
+    @property
+    def guest_clock(self) -> int:
+        """The guest's time (its cycle counter) now: host clock minus the time it was not on."""
+        if self.state == "created":
+            return int(self.cpu.st[ST_GCSR + CSR_CYCLE])
+        now = self.paused_at if self.state == "paused" and self.paused_at is not None else None
+        return (self.hv.clock if now is None else now) - self.clock_offset
 
     def stop(self) -> None:
         """Power off (its state is kept for inspection). Legal when: created, running, paused."""
