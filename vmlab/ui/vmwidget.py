@@ -6,7 +6,7 @@ each enabled only in the states where the VM allows it (``LEGAL``, as documented
 
 - **guest MIPS**: guest instructions per second of host wall-clock time the host spent on this VM
   (measured, so noisy; a technique with many exits handled in Python is visibly slower);
-- **share of the host CPU**: from ``hv.history``, for each interval between two of the VM's
+- **share of the host CPU**: from ``hv.samples(vm)``, for each interval between two of the VM's
   samples, the fraction of host cycles spent running the guest's instructions and the fraction
   the hypervisor spent working for it (exits, world switches), stacked.
 
@@ -25,33 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import html
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Bool, Unicode
 
-from ..hypervisor import VM, Hypervisor
+from ..hypervisor import VM
 from .base import ACTIONS, LEGAL, STATE_COLORS
 from .charts import LiveChart, line_chart, stacked_area_chart
 from .debugger import MONO, console_html, error_text
 from .runner import Runner, runner_for
 
 __all__ = ["ACTIONS", "LEGAL", "VMWidget"]
-
-_history_cache: weakref.WeakKeyDictionary[Hypervisor, tuple[tuple[int, int], list[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _history(hv: Hypervisor) -> list[Any]:
-    """``hv.history``, read once per host clock value (every widget of a host refreshes at once)."""
-    key = (hv.clock, len(hv.vms))
-    cached = _history_cache.get(hv)
-    if cached is None or cached[0] != key:
-        cached = _history_cache[hv] = (key, list(hv.history))
-    return cached[1]
 
 
 @dataclass(frozen=True)
@@ -246,9 +232,8 @@ class VMWidget(widgets.VBox):
         self._prev_sample = _Point(self.hv.clock, s.guest_cycles, s.hypervisor_cycles)
 
     def _take_history(self) -> list[Any]:
-        """The VM's hv.history samples not seen yet, oldest first."""
-        name = self.vm.name
-        new = [s for s in _history(self.hv) if s.vm == name and s.clock > self._seen_clock]
+        """The VM's time-series samples not seen yet, oldest first (``hv.samples``)."""
+        new = self.hv.samples(self.vm, after=self._seen_clock)
         if new:
             self._seen_clock = new[-1].clock
         return new
