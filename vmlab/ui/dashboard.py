@@ -67,7 +67,7 @@ MEMORY_CHOICES = ("256K", "512K", "1M", "2M", "4M", "8M", "16M")
 SNAPSHOT_STATES = ("created", "paused", "stopped")  # where snapshot, clone and export are legal
 CHART_WIDTH = 430
 CHART_HEIGHT = 210
-CHARTS_PER_REFRESH = 2  # charts updated per refresh, in turn (spreads the browser's work)
+CHARTS_PER_REFRESH = 1  # charts updated per refresh, in turn (spreads the browser's work)
 CHART_POINTS = 600  # points kept per chart (at 4 points/s: the last 2.5 minutes)
 
 
@@ -323,7 +323,7 @@ class Dashboard(widgets.VBox):
             "height": CHART_HEIGHT,
             "y_start": 0,
             "max_rate": 0,
-            "autoflush": False,  # _sample updates two charts at a time, in turn
+            "autoflush": False,  # refresh sends CHARTS_PER_REFRESH charts at a time, in turn
             "rollover": CHART_POINTS,
         }
         self.mips_chart = MultiLineChart(
@@ -823,7 +823,7 @@ class Dashboard(widgets.VBox):
         """Send the newest points of the next CHARTS_PER_REFRESH charts that have some.
 
         Drawing every chart at once keeps the browser busy for a long frame, and a click made
-        then waits; in turn, each frame draws at most two (refreshes come a few times a second).
+        then waits; in turn, few charts per refresh (refreshes come a few times a second).
         """
         charts = (*self.charts, *self._overlays())
         sent = 0
