@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, IDLE, free_port  # shared with the lab test
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -148,24 +148,6 @@ def test_binder_runs_every_notebook_in_its_own_kernel(binder: tuple[Path, dict])
         assert f"{path} kernel: {venv}" in out, out
     assert f"{ROOT / 'vmlab' / '__init__.py'}" in out  # the editable install of this checkout
     print(f"\nbinder: notebooks {time.perf_counter() - t0:.0f} s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IDLE = "text=/\\| Idle/"  # the status bar's "Python 3 (ipykernel) | Idle"
 
 
 @pytest.mark.slow

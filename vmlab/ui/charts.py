@@ -79,7 +79,105 @@ class OutputOnlyBokehModel(BokehModel):
         """Drop a message from the browser (see the class docstring)."""
 
 
-class LiveChart(OutputOnlyBokehModel):
+def _new_figure(
+    title: str, x_label: str, y_label: str, height: int, width: int, y_start: float | None
+) -> Any:
+    """An empty Bokeh figure with the charts' tools (y from ``y_start`` if given)."""
+    fig = figure(
+        title=title,
+        height=height,
+        width=width,
+        x_axis_label=x_label,
+        y_axis_label=y_label,
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+        toolbar_location="right",
+    )
+    if y_start is not None:
+        fig.y_range.start = y_start
+    return fig
+
+
+def _legend_above(fig: Any) -> None:
+    """Put the figure's legend in one row above the plot: it never hides the data."""
+    legend = fig.legend[0]
+    legend.orientation = "horizontal"
+    legend.border_line_alpha = 0
+    legend.padding = legend.margin = 2
+    fig.add_layout(legend, "above")
+
+
+class _StreamedChart(OutputOnlyBokehModel):
+    """What both charts share: a source streamed with rollover, throttled, flushed by a timer."""
+
+    source: ColumnDataSource
+
+    def _setup_stream(
+        self, rollover: int, max_rate: float, autoflush: bool, clock: Callable[[], float]
+    ) -> None:
+        if rollover < 1 or max_rate < 0:
+            raise ValueError("rollover must be >= 1 and max_rate >= 0")
+        self.rollover = int(rollover)
+        self.max_rate = float(max_rate)
+        self.autoflush = bool(autoflush)
+        self.updates = 0  # times the source was streamed to
+        self._clock = clock
+        self._last_flush = float("-inf")
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> int:
+        """Points buffered by the throttle, not yet in the chart."""
+        raise NotImplementedError
+
+    def _take(self) -> dict[str, list[float]]:
+        """The buffered points as columns for ``stream`` (and forget them)."""
+        raise NotImplementedError
+
+    def flush(self, force: bool = True) -> int:
+        """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
+        n = self.pending
+        if n == 0:
+            return 0
+        now = self._clock()
+        wait = 0.0 if self.max_rate == 0 else self._last_flush + 1.0 / self.max_rate - now
+        if not force and wait > 0:
+            self._schedule(wait)
+            return 0
+        self.source.stream(self._take(), rollover=self.rollover)
+        self._last_flush = now
+        self.updates += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return n
+
+    def _schedule(self, delay: float) -> None:
+        """Send held-back points later, from the event loop (if this thread runs one)."""
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a script): the next push or flush() sends them
+        self._timer = loop.call_later(delay, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        self.flush(force=True)
+
+    def close(self) -> None:
+        """Close the widget (and forget a pending timer)."""
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._timer = None
+        if not hasattr(self, "_model"):  # __init__ failed before the figure was attached
+            DOMWidget.close(self)
+            return
+        super().close()
+
+
+class LiveChart(_StreamedChart):
     """A live line or stacked-area chart: a BokehModel widget whose source is streamed, throttled.
 
     Parameters
@@ -122,19 +220,10 @@ class LiveChart(OutputOnlyBokehModel):
         labels = list(series if labels is None else labels)
         if len(labels) != len(series):
             raise ValueError(f"{len(labels)} labels for {len(series)} series")
-        if rollover < 1 or max_rate < 0:
-            raise ValueError("rollover must be >= 1 and max_rate >= 0")
+        self._setup_stream(rollover, max_rate, autoflush, clock)
         setup_notebook()
         source = ColumnDataSource({name: [] for name in (x, *series)})
-        fig = figure(
-            title=title,
-            height=height,
-            width=width,
-            x_axis_label=x_label,
-            y_axis_label=y_label,
-            tools="pan,wheel_zoom,box_zoom,reset,save",
-            toolbar_location="right",
-        )
+        fig = _new_figure(title, x_label, y_label, height, width, y_start)
         colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
         if kind == "stacked":
             fig.varea_stack(series, x=x, source=source, color=colors, legend_label=labels)
@@ -142,26 +231,13 @@ class LiveChart(OutputOnlyBokehModel):
             for name, color, label in zip(series, colors, labels, strict=True):
                 fig.line(x, name, source=source, color=color, line_width=2, legend_label=label)
                 fig.scatter(x, name, source=source, color=color, size=4, legend_label=label)
-        legend = fig.legend[0]
-        legend.orientation = "horizontal"
-        legend.border_line_alpha = 0
-        legend.padding = legend.margin = 2
-        fig.add_layout(legend, "above")  # outside the plot: it never hides the data
-        if y_start is not None:
-            fig.y_range.start = y_start
+        _legend_above(fig)
         self.x = x
         self.series = tuple(series)
         self.kind = kind
-        self.rollover = int(rollover)
-        self.max_rate = float(max_rate)
-        self.autoflush = bool(autoflush)
         self.source = source
         self.figure = fig
-        self.updates = 0  # times the source was streamed to
-        self._clock = clock
-        self._last_flush = float("-inf")
         self._pending: dict[str, list[float]] = {name: [] for name in (x, *series)}
-        self._timer: asyncio.TimerHandle | None = None
         super().__init__(fig, **kwargs)
 
     @property
@@ -198,54 +274,14 @@ class LiveChart(OutputOnlyBokehModel):
                 del buf[: len(buf) - self.rollover]
         return self.autoflush and self.flush(force=False) > 0
 
-    def flush(self, force: bool = True) -> int:
-        """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
-        n = self.pending
-        if n == 0:
-            return 0
-        now = self._clock()
-        wait = 0.0 if self.max_rate == 0 else self._last_flush + 1.0 / self.max_rate - now
-        if not force and wait > 0:
-            self._schedule(wait)
-            return 0
+    def _take(self) -> dict[str, list[float]]:
         data, self._pending = self._pending, {name: [] for name in self.columns}
-        self.source.stream(data, rollover=self.rollover)
-        self._last_flush = now
-        self.updates += 1
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        return n
-
-    def _schedule(self, delay: float) -> None:
-        """Send held-back points later, from the event loop (if this thread runs one)."""
-        if self._timer is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (a script): the next push or flush() sends them
-        self._timer = loop.call_later(delay, self._timed_flush)
-
-    def _timed_flush(self) -> None:
-        self._timer = None
-        self.flush(force=True)
+        return data
 
     def clear(self) -> None:
         """Remove every point, shown or pending."""
         self._pending = {name: [] for name in self.columns}
         self.source.data = {name: [] for name in self.columns}
-
-    def close(self) -> None:
-        """Close the widget (and forget a pending timer)."""
-        timer = getattr(self, "_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._timer = None
-        if not hasattr(self, "_model"):  # __init__ failed before the figure was attached
-            DOMWidget.close(self)
-            return
-        super().close()
 
 
 def line_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChart:
@@ -258,7 +294,7 @@ def stacked_area_chart(x: str, series: Sequence[str], **kwargs: Any) -> LiveChar
     return LiveChart(x, series, kind="stacked", **kwargs)
 
 
-class MultiLineChart(OutputOnlyBokehModel):
+class MultiLineChart(_StreamedChart):
     """A live chart with one line per key, keys added as they appear (one VM, one exit reason).
 
     All lines share one ``ColumnDataSource``: column ``x`` and one column per key, so each update
@@ -291,32 +327,14 @@ class MultiLineChart(OutputOnlyBokehModel):
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
-        if rollover < 1 or max_rate < 0:
-            raise ValueError("rollover must be >= 1 and max_rate >= 0")
+        self._setup_stream(rollover, max_rate, autoflush, clock)
         setup_notebook()
-        fig = figure(
-            title=title,
-            height=height,
-            width=width,
-            x_axis_label=x_label,
-            y_axis_label=y_label,
-            tools="pan,wheel_zoom,box_zoom,reset,save",
-            toolbar_location="right",
-        )
-        if y_start is not None:
-            fig.y_range.start = y_start
+        fig = _new_figure(title, x_label, y_label, height, width, y_start)
         self.figure = fig
         self.source = ColumnDataSource({"x": []})
-        self.rollover = int(rollover)
-        self.max_rate = float(max_rate)
-        self.autoflush = bool(autoflush)
-        self.updates = 0
         self._lines: list[str] = []
         self._groups: dict[str, str] = {}  # group -> colour
-        self._clock = clock
-        self._last_flush = float("-inf")
         self._pending: list[tuple[float, dict[str, float]]] = []
-        self._timer: asyncio.TimerHandle | None = None
         super().__init__(fig, **kwargs)
 
     @property
@@ -363,12 +381,8 @@ class MultiLineChart(OutputOnlyBokehModel):
             legend_label=key if label is None else label,
         )
         if not self._lines:
-            legend = self.figure.legend[0]
-            legend.orientation = "horizontal"
-            legend.border_line_alpha = 0
-            legend.padding = legend.margin = 2
-            legend.label_text_font_size = "10px"
-            self.figure.add_layout(legend, "above")
+            _legend_above(self.figure)
+            self.figure.legend[0].label_text_font_size = "10px"
         self._lines.append(key)
 
     def push(self, x: float, values: Mapping[str, float]) -> bool:
@@ -380,50 +394,15 @@ class MultiLineChart(OutputOnlyBokehModel):
             del self._pending[: len(self._pending) - self.rollover]
         return self.autoflush and self.flush(force=False) > 0
 
-    def flush(self, force: bool = True) -> int:
-        """Stream buffered points now (``force``) or if the throttle allows; returns how many."""
-        n = len(self._pending)
-        if n == 0:
-            return 0
-        now = self._clock()
-        wait = 0.0 if self.max_rate == 0 else self._last_flush + 1.0 / self.max_rate - now
-        if not force and wait > 0:
-            if self._timer is None:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    return 0  # no loop (a script): the next push or flush() sends them
-                self._timer = loop.call_later(wait, self._timed_flush)
-            return 0
+    def _take(self) -> dict[str, list[float]]:
         points, self._pending = self._pending, []
         nan = float("nan")
         data: dict[str, list[float]] = {"x": [x for x, _ in points]}
         for key in self._lines:
             data[key] = [values.get(key, nan) for _, values in points]
-        self.source.stream(data, rollover=self.rollover)
-        self._last_flush = now
-        self.updates += 1
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        return n
-
-    def _timed_flush(self) -> None:
-        self._timer = None
-        self.flush(force=True)
+        return data
 
     def clear(self) -> None:
         """Remove every point, shown or pending (the lines stay)."""
         self._pending = []
         self.source.data = {name: [] for name in ("x", *self._lines)}
-
-    def close(self) -> None:
-        """Close the widget (and forget a pending timer)."""
-        timer = getattr(self, "_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._timer = None
-        if not hasattr(self, "_model"):
-            DOMWidget.close(self)
-            return
-        super().close()

@@ -151,7 +151,6 @@ class Dashboard(widgets.VBox):
         self.rows: dict[str, VMRow] = {}
         self.ack_time = 0.0  # time.time() when the last click was handled
         self._flush_next = 0  # the chart _flush_in_turn looks at first
-        self._refresh_queued = False
         self._last: dict[str, Any] | None = None  # counters at the previous chart point
         self._signatures: dict[str, Any] = {}
         self._overlay: tuple[VM, VM, int] | None = None  # the two VMs overlaid, last clock shown
@@ -659,12 +658,8 @@ class Dashboard(widgets.VBox):
 
     def refresh(self) -> None:
         """Re-read the hypervisor: host line, VM rows, lists, console, new chart points."""
-        if self.runner.busy:  # not while a slice runs: right after it
-            if not self._refresh_queued:
-                self._refresh_queued = True
-                self.runner.do(self.refresh)
+        if self.runner.later_if_busy(self.refresh):  # not while a slice runs: right after it
             return
-        self._refresh_queued = False
         hv = self.hv
         m = hv.metrics()
         running = self.runner.state if self.runner.running else "not running"

@@ -141,7 +141,6 @@ class Debugger(widgets.VBox):
         self._sources = sources
         self._source_lines: dict[str, list[str] | None] = {}
         self._before: tuple[int, ...] = tuple(machine.regs)
-        self._refresh_queued = False
         self.runner = Runner(machine)
         self.runner.on_update(self._on_runner)
 
@@ -417,12 +416,8 @@ class Debugger(widgets.VBox):
     # ---- rendering -------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-render every view from the machine (call it after changing the machine in code)."""
-        if self.runner.busy:  # not while a slice runs: right after it
-            if not self._refresh_queued:
-                self._refresh_queued = True
-                self.runner.do(self.refresh)
+        if self.runner.later_if_busy(self.refresh):  # not while a slice runs: right after it
             return
-        self._refresh_queued = False
         self.status_html.value = self._render_status()
         self.disassembly_html.value = self._render_disassembly()
         self.registers_html.value = self._render_registers()

@@ -241,6 +241,14 @@ class Runner:
         action()
         return True
 
+    def later_if_busy(self, action: Callable[[], Any]) -> bool:
+        """If a slice is in flight, run ``action()`` right after it (queued once) and say True."""
+        if not self._in_flight:
+            return False
+        if action not in self._pending:
+            self._pending.append(action)
+        return True
+
     # ---- background use -----------------------------------------------------------------------
     def start(self) -> None:
         """Start (or continue) running in the background on the running asyncio event loop."""

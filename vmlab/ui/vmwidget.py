@@ -75,7 +75,6 @@ class VMWidget(widgets.VBox):
         self._seen_clock = -1  # clock of the newest hv.history sample already charted
         self._prev_sample: Any = None  # the point the next chart interval starts from
         self._mips_mark = (vm.stats.instructions, vm.stats.host_seconds)
-        self._refresh_queued = False
 
         self.buttons: dict[str, widgets.Button] = {}
         styles = {"start": "success", "stop": "danger", "reset": "warning"}
@@ -259,12 +258,8 @@ class VMWidget(widgets.VBox):
 
     def refresh(self) -> None:
         """Re-read the VM: state, buttons, counters, console, new chart points."""
-        if self.runner.busy:  # not while a slice runs: right after it
-            if not self._refresh_queued:
-                self._refresh_queued = True
-                self.runner.do(self.refresh)
+        if self.runner.later_if_busy(self.refresh):  # not while a slice runs: right after it
             return
-        self._refresh_queued = False
         vm = self.vm
         state = vm.state
         self.set_trait("state", state)
