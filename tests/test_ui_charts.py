@@ -173,3 +173,13 @@ def test_the_browser_echo_of_a_stream_is_ignored() -> None:
     assert chart.source.data["x"] == [1.0]  # ignored
     BokehModel._sync_model(chart, chart, echo(), [])  # what jupyter_bokeh itself would do
     assert chart.source.data["x"] == [1.0, 1.0]  # the point twice: why it must be ignored
+
+
+def test_a_script_that_makes_the_dashboard_exits_without_noise() -> None:
+    import subprocess
+    import sys
+
+    code = "import vmlab; d = vmlab.lab(autorun=False); print(type(d).__name__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "Dashboard"
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

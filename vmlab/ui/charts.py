@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -174,7 +175,11 @@ class _StreamedChart(OutputOnlyBokehModel):
         if not hasattr(self, "_model"):  # __init__ failed before the figure was attached
             DOMWidget.close(self)
             return
-        super().close()
+        # jupyter_bokeh's close() closes the widget, then removes a document callback that
+        # update_from_model registered another way (on_change_dispatch_to): a KeyError, seen
+        # when Python exits. The widget is closed by then; nothing else is left to undo.
+        with contextlib.suppress(KeyError):
+            super().close()
 
 
 class LiveChart(_StreamedChart):
