@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, IDLE, free_port  # shared with the lab test
+from test_browser import (  # shared with the lab test
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    IDLE,
+    copy_notebooks,
+    lab_server,
+    require_chromium,
+)
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -155,46 +160,16 @@ def test_binder_jupyterlab_renders_the_widgets_and_charts(
     binder: tuple[Path, dict], tmp_path: Path
 ) -> None:
     """Open 00-start-here in JupyterLab in Chromium, Run All: widgets and Bokeh charts render."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     venv, env = binder
     work = tmp_path / "lab"
-    work.mkdir()
-    for nb in (ROOT / "notebooks").glob("*.ipynb"):
-        shutil.copy(nb, work / nb.name)  # JupyterLab saves into its copy, never into the repo
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(venv / "bin" / "jupyter"),
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.token=",
-            "--ServerApp.password=",
-            "--allow-root",
-            f"--notebook-dir={work}",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    copy_notebooks(work)
     errors: list[str] = []
-    try:
-        url = f"http://127.0.0.1:{port}/lab/tree/00-start-here.ipynb"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "JupyterLab did not start"
-                assert server.poll() is None, "JupyterLab exited"
-                time.sleep(1)
+    jupyter = [str(venv / "bin" / "jupyter")]
+    with lab_server(jupyter, work, env, tmp_path / "server.log") as base:
+        url = f"{base}/lab/tree/00-start-here.ipynb"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -216,9 +191,6 @@ def test_binder_jupyterlab_renders_the_widgets_and_charts(
             canvases = page.locator(".jp-OutputArea canvas").count()
             started = page.locator(".jp-OutputArea :text('power off')").count()
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert not errors, errors
     assert tracebacks == 0
     assert buttons >= 10  # two VM widgets with five lifecycle buttons each

@@ -10,6 +10,7 @@ finds an error in the browser console. Screenshots and the measured times go to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -72,61 +73,75 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server on 127.0.0.1 over a copy of the notebooks (the repo is never saved)."""
+def require_chromium() -> None:
+    """Skip where Debian's Chromium is missing (fail in CI, which installs it)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    tmp = tmp_path_factory.mktemp("lab")
-    work = tmp / "notebooks"
-    work.mkdir()
+
+
+def copy_notebooks(work: Path) -> None:
+    """Copy the lab notebooks to ``work``: JupyterLab saves into its copy, never into the repo."""
+    work.mkdir(parents=True, exist_ok=True)
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         shutil.copy(nb, work / nb.name)
+
+
+@contextlib.contextmanager
+def lab_server(jupyter: list[str], work: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run ``jupyter lab`` (the command ``jupyter``) over ``work`` on 127.0.0.1; yield its URL."""
+    port = free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                *jupyter,
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--ServerApp.token=",
+                "--ServerApp.password=",
+                "--allow-root",
+                f"--notebook-dir={work}",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5).close()
+                    break
+                except OSError:
+                    assert server.poll() is None, log.read_text()[-3000:]
+                    assert time.monotonic() < deadline, "JupyterLab did not start in 120 s"
+                    time.sleep(0.5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server on 127.0.0.1 over a copy of the notebooks (the repo is never saved)."""
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("lab")
+    work = tmp / "notebooks"
+    copy_notebooks(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     env.update(
         JUPYTER_CONFIG_DIR=str(tmp / "config"),  # no user settings or workspaces
         JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
     )
-    port = free_port()
-    log = (tmp / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--ServerApp.token=",
-            "--ServerApp.password=",
-            "--allow-root",
-            f"--notebook-dir={work}",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=5).close()
-                break
-            except OSError:
-                assert server.poll() is None, (tmp / "server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "JupyterLab did not start in 120 s"
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", work
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with lab_server([sys.executable, "-m", "jupyter"], work, env, tmp / "server.log") as url:
+        yield url, work
 
 
 class Browser:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["ACTIONS", "LEGAL", "STATE_COLORS", "in_kernel"]
+from collections.abc import Callable, Mapping, Sequence
+
+import ipywidgets as widgets
+
+__all__ = ["ACTIONS", "LEGAL", "STATE_COLORS", "in_kernel", "lifecycle_buttons"]
 
 ACTIONS = ("start", "pause", "resume", "stop", "reset")
 # the VM states in which each lifecycle request is legal (vmlab/hypervisor/vm.py's docstring)
@@ -30,3 +34,28 @@ def in_kernel() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+BUTTON_STYLES = {"start": "success", "stop": "danger", "reset": "warning", "delete": "danger"}
+
+
+def lifecycle_buttons(
+    actions: Sequence[str],
+    legal: Mapping[str, tuple[str, ...]],
+    on_click: Callable[[str], None],
+    width: str,
+    subject: str = "",
+) -> dict[str, widgets.Button]:
+    """One button per lifecycle action (class ``vmlab-ACTION``); a click calls ``on_click(action)``."""
+    buttons: dict[str, widgets.Button] = {}
+    for action in actions:
+        button = widgets.Button(
+            description=action.capitalize(),
+            button_style=BUTTON_STYLES.get(action, ""),
+            tooltip=f"{action}{subject} (legal when {' or '.join(legal[action])})",
+            layout=widgets.Layout(width=width),
+        )
+        button.add_class(f"vmlab-{action}")
+        button.on_click(lambda _, a=action: on_click(a))
+        buttons[action] = button
+    return buttons

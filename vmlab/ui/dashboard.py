@@ -52,7 +52,7 @@ from .. import images
 from ..compare import compare
 from ..hypervisor import VM, Hypervisor
 from ..hypervisor.vm import MODES
-from .base import LEGAL, STATE_COLORS, in_kernel
+from .base import LEGAL, STATE_COLORS, in_kernel, lifecycle_buttons
 from .debugger import MONO, console_html, error_text
 from .runner import Runner, runner_for
 
@@ -86,18 +86,13 @@ class VMRow(widgets.HBox):
         self.vm = vm
         self.state = ""
         self.label_html = widgets.HTML(layout=widgets.Layout(width="330px"))
-        self.buttons: dict[str, widgets.Button] = {}
-        styles = {"start": "success", "stop": "danger", "reset": "warning", "delete": "danger"}
-        for action in VM_ACTIONS:
-            button = widgets.Button(
-                description=action.capitalize(),
-                button_style=styles.get(action, ""),
-                tooltip=f"{action} VM {vm.name} (legal when {' or '.join(DASHBOARD_LEGAL[action])})",
-                layout=widgets.Layout(width="72px"),
-            )
-            button.add_class(f"vmlab-{action}")
-            button.on_click(lambda _, a=action: dashboard.request(self.vm, a))
-            self.buttons[action] = button
+        self.buttons = lifecycle_buttons(
+            VM_ACTIONS,
+            DASHBOARD_LEGAL,
+            lambda action: dashboard.request(self.vm, action),
+            width="72px",
+            subject=f" VM {vm.name}",
+        )
         super().__init__([self.label_html, *self.buttons.values()])
         self.add_class("vmlab-vm-row")
         self.refresh()

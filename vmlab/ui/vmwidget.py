@@ -32,7 +32,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Unicode
 
 from ..hypervisor import VM
-from .base import ACTIONS, LEGAL, STATE_COLORS
+from .base import ACTIONS, LEGAL, STATE_COLORS, lifecycle_buttons
 from .charts import LiveChart, line_chart, stacked_area_chart
 from .debugger import MONO, console_html, error_text
 from .runner import Runner, runner_for
@@ -76,17 +76,9 @@ class VMWidget(widgets.VBox):
         self._prev_sample: Any = None  # the point the next chart interval starts from
         self._mips_mark = (vm.stats.instructions, vm.stats.host_seconds)
 
-        self.buttons: dict[str, widgets.Button] = {}
-        styles = {"start": "success", "stop": "danger", "reset": "warning"}
-        for action in ACTIONS:
-            button = widgets.Button(
-                description=action.capitalize(),
-                button_style=styles.get(action, ""),
-                tooltip=f"{action} (legal when {' or '.join(LEGAL[action])})",
-                layout=widgets.Layout(width="90px"),
-            )
-            button.on_click(lambda _, a=action: self._guard(self.request, a))
-            self.buttons[action] = button
+        self.buttons = lifecycle_buttons(
+            ACTIONS, LEGAL, lambda action: self._guard(self.request, action), width="90px"
+        )
         self.start_button = self.buttons["start"]
         self.pause_button = self.buttons["pause"]
         self.resume_button = self.buttons["resume"]
