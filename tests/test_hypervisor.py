@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vmlab import Hypervisor, Machine, VMStateError, images
+from vmlab import Hypervisor, Machine, VMStateError, assemble, images
 from vmlab.core.layout import STAT_TLB_MISSES, STAT_WALK_REFS
 from vmlab.hypervisor import MODES, HostMemoryError
-from vmlab.isa.arch import WALK_REF_CYCLES
+from vmlab.isa.arch import TRAP_CYCLES, WALK_REF_CYCLES
 
 
 @pytest.fixture
@@ -128,6 +128,78 @@ def test_every_technique_runs_a_program_to_the_same_answer_as_bare_metal(mode: s
     # guest paging is off: each walk reads one entry of the p2m map, one reference
     assert int(vm.cpu.st[STAT_WALK_REFS]) == walks
     assert vm.stats.guest_cycles == result.cycles + walks * WALK_REF_CYCLES
+
+
+# ---- an instruction that faults counts, as on bare metal ---------------------------------------
+# Every faulting instruction below is one the hypervisor handles for the guest (in its Python
+# handlers or their jitted twins) and reflects into the guest kernel as a trap:
+FAULTING_GUEST = """
+_start:  la   t0, handler
+         csrw tvec, t0
+         li   t0, 1
+         csrw cycle, t0             # read-only CSR: illegal (emulated: t&e, bt, pv)
+         csrs ip, t0                # read-only CSR: illegal (emulated: t&e, bt, pv)
+         la   t0, user
+         csrw epc, t0
+         li   t0, 4
+         csrc status, t0            # PMODE = user: the eret enters user mode
+         eret
+user:    csrw scratch, t0           # privileged in user mode (a bt-call under bt)
+         hcall                      # illegal in user mode (an hcall exit in every mode)
+         syscall                    # back to the kernel, which halts
+handler: csrr t0, cause
+         li   t1, 9
+         beq  t0, t1, done
+         addi s2, s2, 1             # count the other traps
+         csrr t0, epc
+         addi t0, t0, 4
+         csrw epc, t0
+         eret
+done:    mv   a0, s2
+         halt
+"""
+EMULATING = [mode for mode in MODES if mode != "hw-assist"]
+
+
+def run_bare_and_vm(source: str, mode: str, exits: str):
+    """Run ``source`` on bare metal and in a VM; returns (machine, its result, the VM)."""
+    image = assemble(source)
+    bare = Machine(memory="64K")
+    bare.load(image)
+    result = bare.run(max_instructions=10_000)
+    hv = Hypervisor(host_memory="4M")
+    vm = hv.create_vm("v", image, memory="64K", mode=mode, exits=exits)
+    vm.start()
+    hv.run(cycles=10_000_000)
+    return bare, result, vm
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("mode", MODES)
+def test_an_instruction_that_faults_in_the_hypervisor_counts_as_on_bare_metal(
+    mode: str, exits: str
+) -> None:
+    bare, result, vm = run_bare_and_vm(FAULTING_GUEST, mode, exits)
+    assert (result.reason, result.exit_code) == ("halt", 4) == (vm.stop_reason, vm.exit_code)
+    assert vm.stats.instructions == result.instructions == bare.csr("instret")
+    assert vm.csr("instret") == bare.csr("instret")
+    # the faulting instructions' own cycles count as well; a trap the hypervisor reflects costs
+    # it `reflect` (hypervisor cycles) instead of the core's TRAP_CYCLES, and the guest pays its
+    # second-stage walks (one reference each: guest paging is off)
+    reflected = 1 if mode == "hw-assist" else bare.stats.traps  # hw-assist: only the hcall
+    walks = int(vm.cpu.st[STAT_WALK_REFS]) * WALK_REF_CYCLES
+    assert vm.stats.guest_cycles == result.cycles - reflected * TRAP_CYCLES + walks
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("mode", EMULATING)
+def test_an_emulated_instruction_that_faults_with_no_trap_vector_counts(
+    mode: str, exits: str
+) -> None:
+    bare, result, vm = run_bare_and_vm("_start: li t0, 1\n csrw cycle, t0\n halt", mode, exits)
+    assert (result.reason, vm.stop_reason) == ("fault", "fault")
+    assert vm.stats.instructions == result.instructions == 2
+    assert vm.csr("instret") == bare.csr("instret") == 2
 
 
 def test_trap_and_emulate_exits_on_every_privileged_instruction() -> None:

@@ -113,6 +113,7 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
     regs = vm.cpu.regs
     d = decode(word)
     if d is None:
+        count(vm, word)  # a faulting instruction counts, as in the core
         return cost + reflect(vm, CAUSE_ILLEGAL, word)
     name = d.name
     cyc = int(st[G + CSR_CYCLE])
@@ -127,7 +128,8 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
             value = old | value
         elif name == "csrc":
             value = old & ~value & M32
-        if not cpu.write_csr(st, G, d.imm, value):
+        if not cpu.write_csr(st, G, d.imm, value):  # read-only: an illegal instruction
+            count(vm, word)  # a faulting instruction counts, as in the core
             return cost + reflect(vm, CAUSE_ILLEGAL, word)
         if name == "csrrw" and d.rd:
             regs[d.rd] = old
@@ -173,6 +175,7 @@ def handle_bt(vm: VM) -> int:
             vm.cpu.regs[d.rd] = int(st[G + CSR_STATUS]) & M32
             retire(vm, word)
             return vm.hv.costs.bt_call
+        count(vm, word)  # a faulting instruction counts, as in the core
         return vm.hv.costs.bt_call + reflect(vm, CAUSE_PRIVILEGED, word)
     return emulate_privileged(vm, word, vm.hv.costs.bt_call)
 
@@ -195,14 +198,15 @@ def handle_hcall(vm: VM) -> int:
     word = OPCODE["hcall"]
     cost = vm.hv.costs.hcall
     if not st[G + CSR_STATUS] & ST_MODE:
+        count(vm, word)  # a faulting instruction counts, as in the core
         return cost + reflect(vm, CAUSE_ILLEGAL, word)
     vm.stats.hypercalls[hc.NAMES.get(num, str(num))] = (
         vm.stats.hypercalls.get(hc.NAMES.get(num, str(num)), 0) + 1
     )
     if num == hc.HC_BATCH:
-        base, count = int(regs[A1]), int(regs[A2])
+        base, entries = int(regs[A1]), int(regs[A2])  # (not `count`: the function above)
         done = 0
-        for i in range(count):
+        for i in range(entries):
             triple = vm.read_guest(base + 12 * i, 12)
             if triple is None:
                 break

@@ -134,14 +134,20 @@ def cost_array(costs: CostModel) -> np.ndarray:
 
 # ---- the jitted twins of the handlers in exits.py ---------------------------------------------
 @kernel
-def retire_jit(st: np.ndarray, word: int, cnt: np.ndarray) -> None:
-    """Twin of ``exits.retire``: count an emulated instruction and step past it."""
+def count_jit(st: np.ndarray, word: int, cnt: np.ndarray) -> None:
+    """Twin of ``exits.count``: count an instruction emulated (or that trapped) for the guest."""
     c = CYCLES[word & 0xFF]
     st[G + CSR_INSTRET] += 1
     st[G + CSR_CYCLE] += c
-    st[ST_PC] = (st[ST_PC] + 4) & M32
     cnt[C_INSTRUCTIONS] += 1
     cnt[C_GUEST_CYCLES] += c
+
+
+@kernel
+def retire_jit(st: np.ndarray, word: int, cnt: np.ndarray) -> None:
+    """Twin of ``exits.retire``: count an emulated instruction and step past it."""
+    count_jit(st, word, cnt)
+    st[ST_PC] = (st[ST_PC] + 4) & M32
 
 
 @kernel
@@ -182,6 +188,7 @@ def emulate_privileged_jit(
     if op == OP_ILLEGAL:
         if not reflect_jit(st, CAUSE_ILLEGAL, word):
             return PYTHON
+        count_jit(st, word, cnt)  # a faulting instruction counts, as in the core
         return cost + costs[K_REFLECT]
     if op == OP_CSRR:
         regs[rd] = cpu.read_csr(st, G, num, cyc, 0)
@@ -195,6 +202,7 @@ def emulate_privileged_jit(
         if not cpu.write_csr(st, G, num, value):  # read-only: refused, nothing written
             if not reflect_jit(st, CAUSE_ILLEGAL, word):
                 return PYTHON
+            count_jit(st, word, cnt)  # a faulting instruction counts, as in the core
             return cost + costs[K_REFLECT]
         if op == OP_CSRRW:
             regs[rd] = old
@@ -221,6 +229,7 @@ def handle_bt_jit(regs: np.ndarray, st: np.ndarray, costs: np.ndarray, cnt: np.n
             return costs[K_BT_CALL]
         if not reflect_jit(st, CAUSE_PRIVILEGED, word):
             return PYTHON
+        count_jit(st, word, cnt)  # a faulting instruction counts, as in the core
         return costs[K_BT_CALL] + costs[K_REFLECT]
     return emulate_privileged_jit(regs, st, word, costs[K_BT_CALL], costs, cnt)
 
@@ -288,6 +297,7 @@ def handle_hcall_jit(
     if st[G + CSR_STATUS] & ST_MODE == 0:  # from guest user mode: an illegal instruction
         if not reflect_jit(st, CAUSE_ILLEGAL, OP_HCALL):
             return PYTHON
+        count_jit(st, OP_HCALL, cnt)  # a faulting instruction counts, as in the core
         return costs[K_HCALL] + costs[K_REFLECT]
     if num == hc.HC_ERET:
         eret_jit(st, OP_ERET, cnt)
