@@ -16,7 +16,7 @@ import pytest
 from test_minikernel import SMALL, user_va
 from test_popek_goldberg import per_process, reference
 
-from vmlab import Hypervisor, Machine, assemble, images
+from vmlab import CostModel, Hypervisor, Machine, assemble, images
 from vmlab.core.layout import ST_GCSR
 from vmlab.hypervisor import hypercalls as hc
 from vmlab.isa import arch
@@ -189,6 +189,70 @@ def test_a_batch_stops_at_the_first_call_that_fails() -> None:
     assert (vm.cpu.st[ST_GCSR + CSR_IE], vm.cpu.st[ST_GCSR + CSR_SCRATCH]) == (1, 0)
 
 
+# ---- what a batch costs ------------------------------------------------------------------------
+BATCH_COSTS = CostModel(hcall=100, batch_entry=7, userspace=1000)
+
+
+def run_batch(calls: str, entries: int, exits: str):
+    """A guest that makes one batch of ``entries`` triples from ``calls``, then powers off with
+    the batch's result; run under ``BATCH_COSTS``."""
+    img = assemble(
+        HC_EQUS
+        + f"""
+        _start: li   a0, HC_BATCH
+                la   a1, calls
+                li   a2, {entries}
+                hcall                   # -> a0 = calls done
+                mv   a1, a0
+                li   a0, HC_POWEROFF
+                hcall
+                .align 4
+        calls:  {calls}
+        """
+    )
+    hv = Hypervisor(host_memory="16M", costs=BATCH_COSTS)
+    vm = hv.create_vm("guest", img, memory="64K", mode="paravirtual", exits=exits)
+    vm.start()
+    hv.run(cycles=1_000_000)
+    assert vm.stop_reason == "poweroff", vm
+    return vm
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("entries", [1, 2, 5])
+def test_a_batch_costs_one_hypercall_plus_one_entry_per_call(entries: int, exits: str) -> None:
+    """Base cost once, ``batch_entry`` per call, the same on both exit paths (a batch and a
+    power-off are handled in Python on both, so each pays the userspace trip)."""
+    writes = "\n                ".join(
+        f".word HC_CSR_WRITE, {CSR_SCRATCH}, {i}" for i in range(entries)
+    )
+    vm = run_batch(writes, entries, exits)
+    c = BATCH_COSTS
+    assert vm.exit_code == entries
+    assert vm.cpu.st[ST_GCSR + CSR_SCRATCH] == entries - 1  # every call was done
+    batch = c.hcall + entries * c.batch_entry + c.userspace
+    poweroff = c.hcall + c.userspace
+    assert (vm.stats.exit_count("hcall"), vm.stats.exits["hcall"].cycles) == (2, batch + poweroff)
+    assert vm.stats.hypervisor_cycles == batch + poweroff
+    # the calls done inside the batch are counted apart from the hypercall exits
+    assert vm.stats.hypercalls == {"batch": 1, "batch.csr_write": entries, "poweroff": 1}
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+def test_a_batch_that_stops_early_pays_for_the_calls_it_did(exits: str) -> None:
+    calls = f"""
+                .word HC_CSR_WRITE, {CSR_IE}, 1              # done
+                .word HC_CSR_WRITE, {CSR_SCRATCH}, 2         # done
+                .word HC_CSR_WRITE, {arch.CSR_CYCLE}, 5      # read-only: fails, not done
+                .word HC_CSR_WRITE, {CSR_SCRATCH}, 9         # not reached"""
+    vm = run_batch(calls, 4, exits)
+    c = BATCH_COSTS
+    assert vm.exit_code == 2
+    batch = c.hcall + 2 * c.batch_entry + c.userspace
+    assert vm.stats.exits["hcall"].cycles == batch + c.hcall + c.userspace
+    assert vm.stats.hypercalls == {"batch": 1, "batch.csr_write": 2, "poweroff": 1}
+
+
 # ---- the paravirtual minikernel ----------------------------------------------------------------
 
 
@@ -235,6 +299,20 @@ def test_the_pv_kernel_never_executes_a_privileged_instruction_or_touches_a_devi
     assert s.hypercalls["trap_info"] == s.exit_count("guest-trap") == s.hypercalls["eret_regs"]
     # one console exit per line, not per byte
     assert s.hypercalls["console_write"] == len(pv_vm.console.output.splitlines())
+
+
+def test_the_pv_kernels_hypercall_bill_adds_up(pv_vm) -> None:
+    """Every hypercall exit costs ``hcall`` (+ ``userspace``: this VM uses the Python handlers),
+    every call done in a batch ``batch_entry``; hal_pv.s batches two CSR writes each time."""
+    s, c = pv_vm.stats, CostModel()
+    batched = {n: k for n, k in s.hypercalls.items() if n.startswith("batch.")}
+    calls = sum(k for n, k in s.hypercalls.items() if n not in batched)
+    assert batched == {"batch.csr_write": 2 * s.hypercalls["batch"]}
+    assert s.hypercalls["batch"] > 1  # paging on at boot, then the timer on every tick
+    assert calls == s.exit_count("hcall")
+    hcall = calls * (c.hcall + c.userspace) + sum(batched.values()) * c.batch_entry
+    assert s.exits["hcall"].cycles == hcall
+    assert s.hypervisor_cycles == hcall + s.exit_count("guest-trap") * (c.reflect + c.userspace)
 
 
 def test_the_pv_kernel_needs_far_fewer_exits_than_trap_and_emulate(pv_vm, te_vm) -> None:

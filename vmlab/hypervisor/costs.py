@@ -23,8 +23,10 @@ exit reason        when                                 modelled cycles (Python 
                    instruction instead of trapping
 ``translate``      binary translation: first execution  ``translate_page`` per 4 KiB page
                    of a (new or rewritten) code page
-``hcall``          paravirtual: an explicit hypercall   ``hcall`` (one per call, whatever it
-                   (a batch counts once)                does: why paravirtual guests batch)
+``hcall``          paravirtual: an explicit hypercall   ``hcall`` per call; a ``batch`` also
+                                                        ``batch_entry`` per call it carries
+                                                        out (the exit is paid once: why
+                                                        paravirtual guests batch)
 ``mmio``           a device-register access served by   ``vmexit`` (+ ``reflect`` if it faults)
                    the VMM (Python exit path only: the
                    jitted path lets the core's device
@@ -59,7 +61,9 @@ translation beat trap-and-emulate on kernel-heavy code (Adams & Agesen, ASPLOS 2
 VM exit and re-entry (``vmexit``) costs a few hundred cycles more than a bare trap; an exit that
 goes out to the userspace VMM (``userspace``) costs several times one handled in the kernel, as
 KVM's in-kernel versus QEMU-handled exits; a hypercall (``hcall``) is cheaper than a trap because
-the VMM need not decode and emulate an instruction; copying a 4 KiB page on a copy-on-write fault
+the VMM need not decode and emulate an instruction, and each call carried out inside a batch
+(``batch_entry``, as a Xen multicall's entries) costs a fraction of a hypercall, because the exit
+and the return to the guest are paid once for the whole batch; copying a 4 KiB page on a copy-on-write fault
 (``npf``) and translating a code page (``translate_page``) cost in proportion to the page; a world
 switch saves and restores a whole vCPU and loses the TLB, about two exits' worth. Overheads are
 therefore meaningful as comparisons between techniques and against bare metal, not as absolute
@@ -80,6 +84,7 @@ class CostModel:
     bt_call: int = 40  # a translated sensitive instruction calling out to the VMM (no trap)
     translate_page: int = 2000  # binary-translating one 4 KiB page of guest code
     hcall: int = 100  # a paravirtual hypercall
+    batch_entry: int = 20  # each call a batch hypercall carries out (on top of its one hcall)
     vmexit: int = 400  # a hardware VM exit and re-entry (hw-assist: device, idle, fault)
     npf: int = 600  # a second-stage fault handled by the VMM (e.g. copy-on-write)
     userspace: int = 1200  # extra for an exit handled by the Python (userspace) path

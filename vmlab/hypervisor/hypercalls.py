@@ -38,6 +38,8 @@ a0    name           arguments -> result                                        
 Errors: an unknown number returns ``E_BADCALL``; an unknown or read-only CSR, or a buffer or frame
 that is not inside guest RAM, returns ``E_BADARG`` (and the call does nothing). A batch stops at the
 first call that fails or that may not be batched; its result is the number of calls done before.
+It costs one ``hcall`` for the exit plus ``batch_entry`` for each call done (``costs.py``), and
+``vm.stats.hypercalls`` counts those calls as ``"batch.<name>"`` beside the one ``"batch"``.
 
 How the minikernel uses them (``hal_pv.s``), per trap from a process:
 

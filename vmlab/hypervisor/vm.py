@@ -119,7 +119,7 @@ class VMStats:
     slices: int = 0
     translated_pages: int = 0  # code pages binary-translated (binary-translation mode)
     exits: dict[str, ExitStat] = field(default_factory=dict)
-    hypercalls: dict[str, int] = field(default_factory=dict)
+    hypercalls: dict[str, int] = field(default_factory=dict)  # by name; "batch.<name>": in a batch
 
     @property
     def consumed_cycles(self) -> int:
