@@ -120,8 +120,9 @@ def test_exits_jit_and_exits_python_give_the_same_guest_results(mode: str, name:
 @pytest.mark.parametrize("mode", MODES)
 def test_rogue_ends_the_same_on_both_paths(mode: str) -> None:
     # Only console, exit code and registers: the Python MMIO handler reflects a *faulting*
-    # device access without counting it as an executed instruction, the core counts it (rogue
-    # makes two such accesses). The test above compares everything with device exits equal.
+    # device access into the guest kernel (``reflect`` hypervisor cycles), where the core takes
+    # that trap itself (``TRAP_CYCLES`` guest cycles) under hw-assist (rogue makes two such
+    # accesses). The test above compares everything with device exits equal.
     _, py = run_vm(workload("rogue"), mode, "python", NO_USERSPACE_NO_VMEXIT)
     _, jit = run_vm(workload("rogue"), mode, "jit", NO_USERSPACE_NO_VMEXIT)
     assert (jit.stop_reason, jit.exit_code) == (py.stop_reason, py.exit_code) == ("halt", 1)
