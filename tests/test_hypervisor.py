@@ -6,7 +6,7 @@ import pytest
 
 from vmlab import Hypervisor, Machine, VMStateError, assemble, images
 from vmlab.core.layout import STAT_TLB_MISSES, STAT_WALK_REFS
-from vmlab.hypervisor import MODES, HostMemoryError
+from vmlab.hypervisor import MODES, CostModel, HostMemoryError
 from vmlab.isa.arch import TRAP_CYCLES, WALK_REF_CYCLES
 
 
@@ -200,6 +200,61 @@ def test_an_emulated_instruction_that_faults_with_no_trap_vector_counts(
     assert (result.reason, vm.stop_reason) == ("fault", "fault")
     assert vm.stats.instructions == result.instructions == 2
     assert vm.csr("instret") == bare.csr("instret") == 2
+
+
+# ---- an emulated counter read reads what the hardware reads ------------------------------------
+# A csr instruction's read of cycle/instret includes that instruction itself (its cycles, its
+# retirement) on bare metal and under hw-assist, where the core executes it; under trap-and-
+# emulate, binary translation and paravirtual the hypervisor emulates it and must read the same.
+COUNTER_GUEST = """
+_start:  csrr s0, cycle
+         csrr s1, instret
+         addi t0, zero, 1
+         csrr s2, cycle
+         csrr s3, instret
+         csrr t1, cycleh
+         csrr t2, instreth
+         li   a0, 0
+         halt
+"""
+COUNTER_REGS = {"s0": 12, "s1": 13, "s2": 14, "s3": 15, "t1": 9, "t2": 10}
+FREE = CostModel(**{name: 0 for name in CostModel().as_dict()})  # exits cost the guest nothing
+
+
+def counter_reads(vm_or_machine) -> dict[str, int]:
+    return {name: int(vm_or_machine.cpu.regs[r]) for name, r in COUNTER_REGS.items()}
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("mode", MODES)
+def test_an_emulated_counter_read_includes_the_reading_instruction_as_on_bare_metal(
+    mode: str, exits: str
+) -> None:
+    image = assemble(COUNTER_GUEST)
+    bare = Machine(memory="64K")
+    bare.load(image)
+    assert bare.run(max_instructions=100).reason == "halt"
+    want = counter_reads(bare)
+    assert (want["s1"], want["s3"]) == (2, 5)  # the first instruction reads instret 1 ...
+    # with free exits the guest clock is bare metal's plus the second-stage walks it takes (one,
+    # for the code page, before the first read): every read must match, counters and high words
+    for costs in (FREE, CostModel()):
+        hv = Hypervisor(host_memory="1M", costs=costs)
+        vm = hv.create_vm("v", image, memory="64K", mode=mode, exits=exits)
+        vm.start()
+        hv.run(cycles=1_000_000)
+        assert vm.stop_reason == "halt"
+        got = counter_reads(vm)
+        assert (got["s1"], got["s3"], got["t1"], got["t2"]) == (2, 5, 0, 0)  # instret: exact
+        if costs is FREE:
+            walks = int(vm.cpu.st[STAT_WALK_REFS]) * WALK_REF_CYCLES
+            assert walks > 0
+            assert got == {**want, "s0": want["s0"] + walks, "s2": want["s2"] + walks}
+        else:  # the guest also sees the exits of the two reads before s2 pass (after each read)
+            per_read = {"hw-assist": 0, "binary-translation": costs.bt_call}.get(mode, costs.trap)
+            if mode != "hw-assist" and exits == "python":
+                per_read += costs.userspace
+            assert got["s2"] - got["s0"] == want["s2"] - want["s0"] + 2 * per_read
 
 
 def test_trap_and_emulate_exits_on_every_privileged_instruction() -> None:

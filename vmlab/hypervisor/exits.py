@@ -116,13 +116,15 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
         count(vm, word)  # a faulting instruction counts, as in the core
         return cost + reflect(vm, CAUSE_ILLEGAL, word)
     name = d.name
-    cyc = int(st[G + CSR_CYCLE])
+    # as the core reads them: the counters include the reading instruction itself (its cycles
+    # and its retirement), which the core left out when it exited before retiring it
+    cyc = int(st[G + CSR_CYCLE]) + int(CYCLES[word & 0xFF])
     if name == "csrr":
-        value = cpu.read_csr(st, G, d.imm, cyc, 0)
+        value = cpu.read_csr(st, G, d.imm, cyc, 1)
         if d.rd:  # r0 stays zero
             regs[d.rd] = value
     elif name in ("csrw", "csrrw", "csrs", "csrc"):
-        old = cpu.read_csr(st, G, d.imm, cyc, 0)
+        old = cpu.read_csr(st, G, d.imm, cyc, 1)
         value = int(regs[d.rs1]) if d.rs1 else 0
         if name == "csrs":
             value = old | value

@@ -184,16 +184,16 @@ def emulate_privileged_jit(
     rd = (d >> 8) & 0xFF  # r0 is decoded as the scratch slot, so a write to it is dropped
     rs1 = (d >> 16) & 0xFF
     num = d >> 32
-    cyc = st[G + CSR_CYCLE]
+    cyc = st[G + CSR_CYCLE] + CYCLES[word & 0xFF]  # counters include the reading instruction
     if op == OP_ILLEGAL:
         if not reflect_jit(st, CAUSE_ILLEGAL, word):
             return PYTHON
         count_jit(st, word, cnt)  # a faulting instruction counts, as in the core
         return cost + costs[K_REFLECT]
     if op == OP_CSRR:
-        regs[rd] = cpu.read_csr(st, G, num, cyc, 0)
+        regs[rd] = cpu.read_csr(st, G, num, cyc, 1)
     elif op == OP_CSRW or op == OP_CSRRW or op == OP_CSRS or op == OP_CSRC:
-        old = cpu.read_csr(st, G, num, cyc, 0)
+        old = cpu.read_csr(st, G, num, cyc, 1)
         value = regs[rs1]
         if op == OP_CSRS:
             value = old | value
