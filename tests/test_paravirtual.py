@@ -253,6 +253,177 @@ def test_a_batch_that_stops_early_pays_for_the_calls_it_did(exits: str) -> None:
     assert vm.stats.hypercalls == {"batch": 1, "batch.csr_write": 2, "poweroff": 1}
 
 
+# ---- a long batch is carried out in pieces (hypercall continuations) ---------------------------
+LIMIT = hc.BATCH_LIMIT
+KEEP_A3 = 0x5A5A  # a register the batch must not change
+
+
+def set_bits(n: int, fail_at: int | None = None) -> list[tuple[int, int, int]]:
+    """``n`` csr_set calls on scratch, call i setting bit i // 16 (so every piece leaves its
+    mark); the call at ``fail_at`` writes the read-only cycle CSR instead, and fails."""
+    calls = [(hc.HC_CSR_SET, CSR_SCRATCH, 1 << (i // 16 % 32)) for i in range(n)]
+    if fail_at is not None:
+        calls[fail_at] = (hc.HC_CSR_WRITE, arch.CSR_CYCLE, 5)
+    return calls
+
+
+def triples(calls: list[tuple[int, int, int]]) -> str:
+    return "\n".join(f"        .word {n}, {a}, {b}" for n, a, b in calls)
+
+
+def batch_guest(calls: list[tuple[int, int, int]]):
+    """Makes ``calls`` in one batch, copies a1..a3 to s0..s2 after it, powers off with its
+    result."""
+    return assemble(
+        HC_EQUS
+        + f"""
+        _start: li   a3, {KEEP_A3}
+                li   a0, HC_BATCH
+                la   a1, calls
+                li   a2, {len(calls)}
+                hcall                   # -> a0 = calls done
+                mv   s0, a1
+                mv   s1, a2
+                mv   s2, a3
+                mv   a1, a0
+                li   a0, HC_POWEROFF
+                hcall
+                .align 4
+        calls:
+        {triples(calls)}
+        """
+    )
+
+
+def one_by_one_guest(calls: list[tuple[int, int, int]]):
+    """Makes ``calls`` one hypercall each, stopping at the first that fails, as a batch does;
+    powers off with how many it made."""
+    return assemble(
+        HC_EQUS
+        + f"""
+        _start: la   t0, calls
+                li   t1, {len(calls)}
+                li   s3, 0
+        loop:   beq  t1, zero, end
+                lw   a0, 0(t0)
+                lw   a1, 4(t0)
+                lw   a2, 8(t0)
+                hcall
+                blt  a0, zero, end
+                addi s3, s3, 1
+                addi t0, t0, 12
+                addi t1, t1, -1
+                j    loop
+        end:    mv   a1, s3
+                li   a0, HC_POWEROFF
+                hcall
+                .align 4
+        calls:
+        {triples(calls)}
+        """
+    )
+
+
+def run_pv(image, exits: str):
+    hv = Hypervisor(host_memory="4M")
+    vm = hv.create_vm("guest", image, memory="64K", mode="paravirtual", exits=exits)
+    vm.start()
+    hv.run(cycles=10_000_000)
+    assert vm.stop_reason == "poweroff", vm
+    return vm
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize(
+    ("n", "fail_at", "done"),
+    [
+        (LIMIT, None, LIMIT),  # exactly one piece
+        (LIMIT + 1, None, LIMIT + 1),
+        (3 * LIMIT, None, 3 * LIMIT),
+        (3 * LIMIT, LIMIT + 5, LIMIT + 5),  # fails in the second piece: the third never runs
+    ],
+)
+def test_a_long_batch_runs_in_pieces_and_returns_what_one_exit_returned(
+    n: int, fail_at: int | None, done: int, exits: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most BATCH_LIMIT calls per exit; the guest sees the result of the whole batch, a1..a3
+    as it passed them, the same CSRs, memory and instruction count as when one exit did it all
+    (and as the same calls made one by one); only the extra exits' time differs."""
+    calls = set_bits(n, fail_at)
+    image = batch_guest(calls)
+    vm = run_pv(image, exits)
+    monkeypatch.setattr(hc, "BATCH_LIMIT", 1 << 40)  # how it was: the whole batch in one exit
+    whole = run_pv(image, exits)
+    monkeypatch.undo()
+    pieces = -(-done // LIMIT) if fail_at is None else done // LIMIT + 1
+    c = CostModel()
+    assert vm.exit_code == whole.exit_code == done
+    s0, s1, s2 = (int(vm.cpu.regs[r]) for r in (12, 13, 14))
+    assert (s0, s1, s2) == (image.symbols["calls"], n, KEEP_A3)
+    assert vm.cpu.regs.tolist() == whole.cpu.regs.tolist()
+    assert vm.read_guest(0, vm.memory_size) == whole.read_guest(0, whole.memory_size)
+    csrs = vm.cpu.st[ST_GCSR : ST_GCSR + 32].tolist()
+    want = whole.cpu.st[ST_GCSR : ST_GCSR + 32].tolist()
+    csrs[arch.CSR_CYCLE] = want[arch.CSR_CYCLE] = 0  # the clock: the extra exits took time
+    assert csrs == want
+    assert vm.cpu.st[ST_GCSR + CSR_SCRATCH] == (1 << (-(-done // 16))) - 1  # every piece ran
+    assert (vm.stats.instructions, vm.stats.guest_cycles) == (
+        whole.stats.instructions,
+        whole.stats.guest_cycles,
+    )
+    # each piece is an exit, paid as one: hcall + userspace, plus batch_entry per call it did
+    assert vm.stats.hypercalls == {"batch": pieces, "batch.csr_set": done, "poweroff": 1}
+    assert vm.stats.exit_count("hcall") == pieces + 1
+    poweroff = c.hcall + c.userspace
+    batch = pieces * (c.hcall + c.userspace) + done * c.batch_entry
+    assert vm.stats.exits["hcall"].cycles == batch + poweroff
+    assert vm.stats.hypervisor_cycles == whole.stats.hypervisor_cycles + (pieces - 1) * (
+        c.hcall + c.userspace
+    )
+    one_by_one = run_pv(one_by_one_guest(calls), exits)
+    assert one_by_one.exit_code == done
+    assert one_by_one.cpu.st[ST_GCSR + CSR_SCRATCH] == vm.cpu.st[ST_GCSR + CSR_SCRATCH]
+
+
+def spinner():
+    return assemble("_start: addi s0, s0, 1\n        j    _start")
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+def test_a_long_batch_no_longer_holds_the_cpu_past_its_slice(exits: str) -> None:
+    """A guest's batch of 20 pieces against a spinning VM: the spinner runs between the pieces,
+    and the batch VM holds the CPU at most one slice plus one piece at a time (in one exit, the
+    whole batch took 2.5 slices)."""
+    n = 20 * LIMIT
+    hv = Hypervisor(host_memory="4M")
+    vm = hv.create_vm(
+        "batch", batch_guest(set_bits(n)), memory="64K", mode="paravirtual", exits=exits
+    )
+    other = hv.create_vm("spin", spinner(), memory="64K", mode="hw-assist")
+    vm.start()
+    other.start()
+    c = hv.costs
+    piece = c.hcall + LIMIT * c.batch_entry + c.userspace
+    step = 1000
+    held = longest = 0
+    between = False  # did the spinner run while the batch was part done?
+    for _ in range(1000):
+        progress = vm.stats.hypercalls.get("batch.csr_set", 0)
+        mine, theirs = vm.stats.consumed_cycles, other.stats.consumed_cycles
+        hv.run(cycles=step)
+        ran, other_ran = vm.stats.consumed_cycles - mine, other.stats.consumed_cycles - theirs
+        held = held + ran if not other_ran else ran  # the batch VM's time on the CPU in a row
+        longest = max(longest, held)
+        between |= 0 < progress < n and other_ran > 0
+        if vm.state == "stopped":
+            break
+    assert (vm.stop_reason, vm.exit_code) == ("poweroff", n)
+    assert between
+    assert vm.stats.hypercalls["batch"] == 20
+    assert longest <= hv.slice_cycles + piece + c.world_switch + step
+    assert n * c.batch_entry > 2 * hv.slice_cycles  # what one exit would have held it for
+
+
 # ---- the paravirtual minikernel ----------------------------------------------------------------
 
 

@@ -18,8 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmlab import Hypervisor, compare, images
+from vmlab import Hypervisor, assemble, compare, images
+from vmlab.hypervisor import hypercalls as hc
 from vmlab.hypervisor.metrics import VM_ROW_KEYS
+from vmlab.isa.arch import CSR_SCRATCH
 
 KERNEL = {"PRIMES_N": 2000, "COLLATZ_N": 300, "PING_N": 50, "TICKER_N": 2}
 
@@ -215,6 +217,56 @@ def test_a_run_returns_its_budget_and_the_clock_never_drifts() -> None:
         assert hv.run(cycles=n) == n
         due += n
         assert due <= hv.clock < due + worst
+
+
+# ---- a long batch hypercall continued across slices, and across runs -------------------------
+def long_batches() -> Any:
+    """A paravirtual guest making 5-piece batch hypercalls (csr_set on scratch) in a loop."""
+    n = 5 * hc.BATCH_LIMIT
+    words = "\n".join(
+        f"    .word {hc.HC_CSR_SET}, {CSR_SCRATCH}, {1 << (i % 32)}" for i in range(n)
+    )
+    return assemble(
+        f"""
+_start: li   a0, {hc.HC_BATCH}
+        la   a1, calls
+        li   a2, {n}
+        hcall
+        addi s0, s0, 1
+        j    _start
+        .align 4
+calls:
+{words}
+"""
+    )
+
+
+def test_split_runs_that_cut_long_batches_between_pieces_run_as_one() -> None:
+    """Runs that end between the pieces of a batch (a continuation in the guest's registers)
+    leave everything as one run does, on both exit paths, beside a competing VM."""
+
+    def build_batches() -> Hypervisor:
+        hv = Hypervisor(host_memory="2M")
+        for name, exits in (("py", "python"), ("jit", "jit")):
+            hv.create_vm(name, long_batches(), memory="64K", mode="paravirtual", exits=exits)
+        hv.create_vm("spin", images.load("rogue"), memory="1M", mode="hw-assist")
+        for vm in hv.vms:
+            vm.start()
+        return hv
+
+    chunks = [3_001, 1, 777, 40_000, 2_500, 123_457, 9_999, 5_003, 17_777, 11_111, 300_000, 7_919]
+    single, split = build_batches(), build_batches()
+    single.run(cycles=sum(chunks))
+    mid_batch = set()  # VMs seen between two pieces of a batch at a run's end
+    for n in chunks:
+        split.run(cycles=n)
+        mid_batch |= {vm.name for vm in split.vms if vm.regs[4] & hc.BATCH_CONTINUED}
+    assert_same(single, split)
+    assert mid_batch == {"py", "jit"}
+    for name in ("py", "jit"):
+        s = single.vm(name).stats
+        assert s.hypercalls["batch"] > 10  # pieces: about 5 per batch
+        assert int(single.vm(name).regs[12]) >= 2  # batches completed (s0 counts them)
 
 
 # ---- what lifecycle actions between runs do to the slice in progress -------------------------

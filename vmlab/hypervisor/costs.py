@@ -26,7 +26,10 @@ exit reason        when                                 modelled cycles (Python 
 ``hcall``          paravirtual: an explicit hypercall   ``hcall`` per call; a ``batch`` also
                                                         ``batch_entry`` per call it carries
                                                         out (the exit is paid once: why
-                                                        paravirtual guests batch)
+                                                        paravirtual guests batch); a batch
+                                                        longer than ``BATCH_LIMIT`` calls
+                                                        (``hypercalls.py``) goes on in more
+                                                        exits, each paying ``hcall`` again
 ``mmio``           a device-register access served by   ``vmexit`` (+ ``reflect`` if it faults)
                    the VMM (Python exit path only: the
                    jitted path lets the core's device

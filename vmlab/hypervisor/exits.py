@@ -188,9 +188,11 @@ def handle_hcall(vm: VM) -> int:
     The calls and their arguments are documented in ``hypercalls.py``. Every call costs one
     ``costs.hcall`` (plus the userspace trip on this path); a ``batch`` also costs
     ``costs.batch_entry`` for each call it carries out, which is still far less than one exit per
-    call: that is why a paravirtual guest batches. ``vm.stats.hypercalls`` counts each call by
-    name, and the calls done inside a batch as ``"batch.<name>"`` (so the names without a dot
-    still add up to the hypercall exits).
+    call: that is why a paravirtual guest batches. A long batch is carried out in pieces of at
+    most ``hc.BATCH_LIMIT`` calls, one exit each (``handle_batch``), so that one hypercall cannot
+    hold the CPU far past its time slice. ``vm.stats.hypercalls`` counts each call by name (each
+    piece of a batch as one ``"batch"``), and the calls done inside a batch as
+    ``"batch.<name>"`` (so the names without a dot still add up to the hypercall exits).
 
     Only the guest *kernel* may make hypercalls: they are its privileged operations. An ``hcall``
     from the guest's user mode is what it is on bare metal, an illegal instruction, reflected into
@@ -206,24 +208,12 @@ def handle_hcall(vm: VM) -> int:
     if not st[G + CSR_STATUS] & ST_MODE:
         count(vm, word)  # a faulting instruction counts, as in the core
         return cost + reflect(vm, CAUSE_ILLEGAL, word)
+    if num & hc.BATCH_CONTINUED:  # a batch the hypervisor split: its next piece
+        calls["batch"] = calls.get("batch", 0) + 1
+        return handle_batch(vm, num & ~hc.BATCH_CONTINUED)
     calls[hc.NAMES.get(num, str(num))] = calls.get(hc.NAMES.get(num, str(num)), 0) + 1
     if num == hc.HC_BATCH:
-        base, entries = int(regs[A1]), int(regs[A2])  # (not `count`: the function above)
-        done = 0
-        for i in range(entries):
-            triple = vm.read_guest(base + 12 * i, 12)
-            if triple is None:
-                break
-            call, a, b = np.frombuffer(triple, dtype="<u4").tolist()
-            result = _simple_call(vm, call, a, b)
-            if result is None or result < 0:  # not batchable, or failed: stop here
-                break
-            name = f"batch.{hc.NAMES[call]}"  # a call _simple_call did has a name
-            calls[name] = calls.get(name, 0) + 1
-            done += 1
-        regs[A0] = done
-        retire(vm, word)
-        return cost + done * vm.hv.costs.batch_entry
+        return handle_batch(vm, 0)
     if num == hc.HC_ERET:
         return emulate_privileged(vm, OPCODE["eret"], cost)
     if num == hc.HC_TRAP_INFO:  # the guest's trap CSRs, as the trap left them
@@ -266,6 +256,48 @@ def handle_hcall(vm: VM) -> int:
     result = _simple_call(vm, num, int(regs[A1]), int(regs[A2]))
     regs[A0] = (hc.E_BADCALL if result is None else result) & M32
     retire(vm, word)
+    return cost
+
+
+def handle_batch(vm: VM, before: int) -> int:
+    """One exit's piece of a ``batch`` hypercall: at most ``hc.BATCH_LIMIT`` of its calls.
+
+    ``before`` is how many calls earlier pieces did (0 for a new batch). If calls remain after
+    this piece, the hcall is not retired: the guest's a0..a2 say where the batch goes on (a0 =
+    ``BATCH_CONTINUED`` | calls done, a1 = next triple, a2 = triples left) and the guest runs the
+    same ``hcall`` again when it is next scheduled, as a Xen hypercall continuation. The last
+    piece gives a1 and a2 back as the guest passed them, a0 = all the calls done, and retires
+    the hcall once. Each piece is an exit: ``hcall`` plus ``batch_entry`` per call it did.
+    """
+    regs = vm.cpu.regs
+    calls = vm.stats.hypercalls
+    base, left = int(regs[A1]), int(regs[A2])
+    done = 0
+    stopped = False
+    for i in range(min(left, hc.BATCH_LIMIT)):
+        triple = vm.read_guest(base + 12 * i, 12)
+        if triple is None:
+            stopped = True
+            break
+        call, a, b = np.frombuffer(triple, dtype="<u4").tolist()
+        result = _simple_call(vm, call, a, b)
+        if result is None or result < 0:  # not batchable, or failed: stop here
+            stopped = True
+            break
+        name = f"batch.{hc.NAMES[call]}"  # a call _simple_call did has a name
+        calls[name] = calls.get(name, 0) + 1
+        done += 1
+    cost = vm.hv.costs.hcall + done * vm.hv.costs.batch_entry
+    total = before + done
+    if not stopped and done < left:  # more to do: continue in a new exit, pc on the hcall
+        regs[A0] = (hc.BATCH_CONTINUED | total) & M32
+        regs[A1] = (base + 12 * done) & M32  # inside guest RAM: the triples before were
+        regs[A2] = left - done
+        return cost
+    regs[A0] = total & M32
+    regs[A1] = (base - 12 * before) & M32  # as the guest passed them
+    regs[A2] = (left + before) & M32
+    retire(vm, OPCODE["hcall"])
     return cost
 
 
@@ -371,6 +403,7 @@ def timer_armed(st: np.ndarray) -> bool:
 
 __all__ = [
     "emulate_privileged",
+    "handle_batch",
     "handle_bt",
     "handle_guest_trap",
     "handle_hcall",

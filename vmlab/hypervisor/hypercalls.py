@@ -41,6 +41,20 @@ first call that fails or that may not be batched; its result is the number of ca
 It costs one ``hcall`` for the exit plus ``batch_entry`` for each call done (``costs.py``), and
 ``vm.stats.hypercalls`` counts those calls as ``"batch.<name>"`` beside the one ``"batch"``.
 
+A long batch is carried out in pieces: one exit does at most ``BATCH_LIMIT`` calls, so that a
+guest cannot hold the host CPU far past its time slice with one hypercall (a batch can name
+hundreds of thousands of calls). If calls remain, the hypervisor returns to the guest without
+retiring the ``hcall``, with a0 = ``BATCH_CONTINUED | calls done so far``, a1 = the address of
+the next triple and a2 = the triples left; the guest executes the same ``hcall`` again when it is
+next scheduled (or after an interrupt handler that kept a0..a2, as any must), and the batch goes
+on where it stopped: a hypercall *continuation*, as in Xen. The last piece puts a1 and a2 back as
+the guest passed them and returns all the calls done in a0, so the guest sees what one long exit
+would have given it (only time has passed between the pieces: a ``set_timer`` in a later piece
+counts from a later "now"). Each piece is an exit and pays like one: ``hcall`` plus
+``batch_entry`` per call it did, and is counted as one more ``"batch"``. A guest issues
+``HC_BATCH`` (9); an a0 with ``BATCH_CONTINUED`` set is a batch in progress (do not forge one:
+it would only skew the batch's own result and a1, a2).
+
 How the minikernel uses them (``hal_pv.s``), per trap from a process:
 
 * ``trap_info`` (12) replaces the trap entry's four privileged reads (status, epc, cause, tval) by
@@ -69,6 +83,9 @@ HC_CSR_SET = 10  # a1 = csr, a2 = bits -> 0 (csr |= bits)
 HC_CSR_CLEAR = 11  # a1 = csr, a2 = bits -> 0 (csr &= ~bits)
 HC_TRAP_INFO = 12  # -> a0 = cause, a1 = epc, a2 = tval, a3 = status (one exit instead of four)
 HC_ERET_REGS = 13  # a1 = guest-physical address of 4 words, a2 = pc: epc = pc, eret, a0..a3 = words
+
+BATCH_LIMIT = 128  # most calls one exit of a batch carries out; the rest continue in new exits
+BATCH_CONTINUED = 1 << 31  # a0 of a batch in progress: this bit | the calls it has done so far
 
 VERSION = 2  # 2: trap_info and eret_regs added
 E_BADCALL = -1  # unknown hypercall number
