@@ -106,8 +106,6 @@ from .layout import (
     ST_PC,
     ST_RAMSIZE,
     ST_STRICT,
-    ST_TLB_DATA,
-    ST_TLB_TAG,
     ST_VMCTL,
     STAT_CAUSES,
     STAT_CYCLES,
@@ -121,7 +119,6 @@ from .layout import (
     STAT_TRAPS,
     STAT_WALK_REFS,
     TLB_D,
-    TLB_IO,
     TLB_R,
     TLB_SET_MASK,
     TLB_U,
@@ -134,7 +131,7 @@ from .layout import (
     VM_GUEST,
     VM_TRANSLATE,
 )
-from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, translate
+from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, tlb_hit, translate
 
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -514,12 +511,8 @@ def run(
                     tval = pc
                     pa = -1
                 else:
-                    idx = vpn & TLB_SET_MASK  # way 0 (the most recent) of the page's set
-                    data = st[ST_TLB_DATA + idx]
-                    need = TLB_X | (TLB_U if user else 0)
-                    if st[ST_TLB_TAG + idx] == vpn and data & need == need and data & TLB_IO == 0:
-                        pa = (data & ~0xFFF) | (pc & 0xFFF)
-                    else:
+                    pa = tlb_hit(st, pc, TLB_X | (TLB_U if user else 0), False)
+                    if pa < 0 or pa & IO_FLAG:
                         refs = st[STAT_WALK_REFS]
                         pa = translate(
                             st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest
@@ -574,17 +567,14 @@ def run(
                         if va >> 12 == ld_vpn:
                             dpa = ld_base | (va & 0xFFF)
                         else:
-                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                            data = st[ST_TLB_DATA + idx]
-                            need = TLB_R | (TLB_U if user else 0)
-                            if (
-                                st[ST_TLB_TAG + idx] == va >> 12
-                                and data & need == need
-                                and data & TLB_IO == 0
-                            ):
-                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                            dpa = tlb_hit(st, va, TLB_R | (TLB_U if user else 0), True)
+                            if dpa >= 0 and dpa & IO_FLAG == 0:
                                 ld_vpn = va >> 12
-                                ld_base = data & ~0xFFF
+                                ld_base = dpa & ~0xFFF
+                                if (sd_vpn ^ ld_vpn) & TLB_SET_MASK == 0:
+                                    sd_vpn = -1  # its entry may have left way 0
+                            else:
+                                dpa = -1
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
@@ -660,17 +650,14 @@ def run(
                         if va >> 12 == sd_vpn:
                             dpa = sd_base | (va & 0xFFF)
                         else:
-                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                            data = st[ST_TLB_DATA + idx]
-                            need = TLB_W | TLB_D | (TLB_U if user else 0)
-                            if (
-                                st[ST_TLB_TAG + idx] == va >> 12
-                                and data & need == need
-                                and data & TLB_IO == 0
-                            ):
-                                dpa = (data & ~0xFFF) | (va & 0xFFF)
+                            dpa = tlb_hit(st, va, TLB_W | TLB_D | (TLB_U if user else 0), True)
+                            if dpa >= 0 and dpa & IO_FLAG == 0:
                                 sd_vpn = va >> 12
-                                sd_base = data & ~0xFFF
+                                sd_base = dpa & ~0xFFF
+                                if (ld_vpn ^ sd_vpn) & TLB_SET_MASK == 0:
+                                    ld_vpn = -1  # its entry may have left way 0
+                            else:
+                                dpa = -1
                     elif va < ramsize:
                         dpa = va
                 if dpa >= 0:
