@@ -1,8 +1,9 @@
 """The VL32 processor: ``run`` executes guest instructions until something needs the layer above.
 
-Hot path (keep it lean): the ``while n < max_instructions`` loop in ``run``: the event check, the
-fetch (fetch-page cache, then TLB way 0), loads and stores (last-page caches, then TLB way 0; see
-``vmlab.core.mmu``), the decode-cache lookup and the if/elif chain on the opcode,
+Hot path (keep it lean): the loop in ``run``: the event check (one compare: interrupts, the cycle
+limit and the instruction budget all come due at ``ev``, see ``next_event``), the fetch
+(fetch-page cache, then the TLB), loads and stores (last-page caches, then the TLB through
+``vmlab.core.mmu.tlb_hit``), the decode-cache lookup and the if/elif chain on the opcode,
 which LLVM turns into a jump table. Nothing in it may allocate, call into Python, or touch more
 than the arrays it is given. Slow paths (page walks, device registers, traps, CSRs) are separate
 jitted functions. ``run`` mirrors KVM's ``KVM_RUN``: it returns an exit reason (``layout.EXIT_*``)
@@ -214,14 +215,20 @@ def pending_irqs(st: np.ndarray, bank: int, cyc: int) -> int:
 
 
 @kernel
-def next_event(st: np.ndarray, bank: int, cyc: int, limit: int) -> int:
-    """The earliest cycle at which the run loop must look at interrupts or its cycle limit."""
+def next_event(st: np.ndarray, bank: int, cyc: int, limit: int, left: int) -> int:
+    """The earliest cycle at which the run loop must look at interrupts or its budgets.
+
+    ``left`` is the instruction budget still unused. Every instruction that does not end the
+    run costs at least one cycle, so at most ``left`` instructions run before ``cyc + left``:
+    the loop checks its instruction budget there, not on every instruction.
+    """
     if st[bank + CSR_STATUS] & ST_IE and pending_irqs(st, bank, cyc) & st[bank + CSR_IE]:
         return cyc
     t = st[bank + CSR_TIMECMP]
-    if t > cyc and t < limit:
-        return t
-    return limit
+    ev = t if t > cyc and t < limit else limit
+    if ev - cyc > left:
+        return cyc + left
+    return ev
 
 
 @kernel
@@ -451,7 +458,7 @@ def run(
     status = st[b + CSR_STATUS]
     user = (status & ST_MODE) == 0
     xlate = guest or (status & ST_PG) != 0
-    ev = next_event(st, b, cyc, limit)
+    ev = next_event(st, b, cyc, limit, max_instructions - n)
     # the page the last fetch translated, and its physical base: a copy of that TLB entry, so it
     # is cleared whenever the entry may change (flush, data walk, mode switch) and it is only
     # used for 4-aligned pcs (a jalr to a misaligned target clears it)
@@ -468,10 +475,10 @@ def run(
     reason = EXIT_BUDGET
     exc = 0  # exception cause raised by the current instruction (0: none)
     tval = 0
-    while n < max_instructions:
-        # ---- events: cycle limit and interrupts ------------------------------------------
+    while True:
+        # ---- events: budgets and interrupts ----------------------------------------------
         if cyc >= ev:
-            if cyc >= limit:
+            if n >= max_instructions or cyc >= limit:
                 break
             ip = pending_irqs(st, b, cyc) & st[b + CSR_IE]
             if ip != 0 and st[b + CSR_STATUS] & ST_IE:
@@ -497,7 +504,7 @@ def run(
                 user = False
                 fetch_vpn = -1
                 ld_vpn = sd_vpn = -1
-            ev = next_event(st, b, cyc, limit)
+            ev = next_event(st, b, cyc, limit, max_instructions - n)
             continue
         # ---- fetch ---------------------------------------------------------------------
         n += 1  # every attempt counts, even one that faults (so a fault loop cannot hang)
