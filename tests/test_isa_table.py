@@ -74,3 +74,19 @@ def test_row_encodes_and_decodes_back(row, variant):
     for name, value in fields.items():
         assert getattr(d, name) == value
     assert encode(row.name, **{f: getattr(d, f) for f in fields}) == word
+
+
+def test_every_instruction_that_retires_costs_a_cycle():
+    """The run loop checks its instruction budget only when cycles reach ``next_event``'s bound.
+
+    That bound is sound only if every instruction that lets the run go on costs at least one
+    cycle (and a trap too); the two with no cost, BT-call and host breakpoint, always end the run.
+    """
+    from vmlab.core.decode import CYCLES, OP_BTCALL, OP_HOSTBP, OP_ILLEGAL
+    from vmlab.isa.arch import TRAP_CYCLES
+
+    for row in INSTRUCTIONS:
+        assert CYCLES[row.opcode] >= 1, row.name
+    assert CYCLES[OP_ILLEGAL] >= 1
+    assert TRAP_CYCLES >= 1
+    assert CYCLES[OP_BTCALL] == CYCLES[OP_HOSTBP] == 0

@@ -1,8 +1,9 @@
 """The VL32 processor: ``run`` executes guest instructions until something needs the layer above.
 
-Hot path (keep it lean): the ``while n < max_instructions`` loop in ``run``: the event check, the
-fetch (fetch-page cache, then TLB way 0), loads and stores (last-page caches, then TLB way 0; see
-``vmlab.core.mmu``), the decode-cache lookup and the if/elif chain on the opcode,
+Hot path (keep it lean): the loop in ``run``: the event check (one compare: interrupts, the cycle
+limit and the instruction budget all come due at ``ev``, see ``next_event``), the fetch
+(fetch-page cache, then the TLB), loads and stores (last-page caches, then the TLB through
+``vmlab.core.mmu.tlb_hit``), the decode-cache lookup and the if/elif chain on the opcode,
 which LLVM turns into a jump table. Nothing in it may allocate, call into Python, or touch more
 than the arrays it is given. Slow paths (page walks, device registers, traps, CSRs) are separate
 jitted functions. ``run`` mirrors KVM's ``KVM_RUN``: it returns an exit reason (``layout.EXIT_*``)
@@ -106,8 +107,6 @@ from .layout import (
     ST_PC,
     ST_RAMSIZE,
     ST_STRICT,
-    ST_TLB_DATA,
-    ST_TLB_TAG,
     ST_VMCTL,
     STAT_CAUSES,
     STAT_CYCLES,
@@ -121,7 +120,6 @@ from .layout import (
     STAT_TRAPS,
     STAT_WALK_REFS,
     TLB_D,
-    TLB_IO,
     TLB_R,
     TLB_SET_MASK,
     TLB_U,
@@ -134,7 +132,7 @@ from .layout import (
     VM_GUEST,
     VM_TRANSLATE,
 )
-from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, translate
+from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, tlb_hit, translate
 
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -197,6 +195,7 @@ CAUSE_PAGE_FAULT = np.array(
     [CAUSE_FETCH_PAGE_FAULT, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_PAGE_FAULT], dtype=np.int64
 )
 KIND_SIZE = np.array([4, 1, 2, 1, 2], dtype=np.int64)
+ALIGN = KIND_SIZE - 1  # address bits that must be zero for an access of each kind
 MMIO_EXIT = -5  # mem_slow result: the guest's device access must exit to the hypervisor
 CONSOLE_FULL = -6  # mem_slow result: console buffer full, exit so the host can drain it
 STOP_POWER = -7  # mem_slow result: a power-controller write stops the machine (st[ST_EXIT])
@@ -217,14 +216,20 @@ def pending_irqs(st: np.ndarray, bank: int, cyc: int) -> int:
 
 
 @kernel
-def next_event(st: np.ndarray, bank: int, cyc: int, limit: int) -> int:
-    """The earliest cycle at which the run loop must look at interrupts or its cycle limit."""
+def next_event(st: np.ndarray, bank: int, cyc: int, limit: int, left: int) -> int:
+    """The earliest cycle at which the run loop must look at interrupts or its budgets.
+
+    ``left`` is the instruction budget still unused. Every instruction that does not end the
+    run costs at least one cycle, so at most ``left`` instructions run before ``cyc + left``:
+    the loop checks its instruction budget there, not on every instruction.
+    """
     if st[bank + CSR_STATUS] & ST_IE and pending_irqs(st, bank, cyc) & st[bank + CSR_IE]:
         return cyc
     t = st[bank + CSR_TIMECMP]
-    if t > cyc and t < limit:
-        return t
-    return limit
+    ev = t if t > cyc and t < limit else limit
+    if ev - cyc > left:
+        return cyc + left
+    return ev
 
 
 @kernel
@@ -454,27 +459,28 @@ def run(
     status = st[b + CSR_STATUS]
     user = (status & ST_MODE) == 0
     xlate = guest or (status & ST_PG) != 0
-    ev = next_event(st, b, cyc, limit)
-    # the page the last fetch translated, and its physical base: a copy of that TLB entry, so it
-    # is cleared whenever the entry may change (flush, data walk, mode switch) and it is only
-    # used for 4-aligned pcs (a jalr to a misaligned target clears it)
-    fetch_vpn = -1
-    fetch_base = 0
-    # the same for the page the last load (ld_*) and store (sd_*) hit in way 0 of its TLB set,
-    # with the permission that access needed: a page kept here is still in way 0, so using the
-    # copy is exactly a way-0 hit (which changes nothing in the TLB). Cleared with fetch_vpn, and
-    # whenever any access takes the slow path (which may reorder or refill the TLB)
-    ld_vpn = -1
-    ld_base = 0
-    sd_vpn = -1
-    sd_base = 0
+    ev = next_event(st, b, cyc, limit, max_instructions - n)
+    # Windows: an address a with (a ^ tag) < size is at a + off in mem, with nothing else to
+    # check. The same code serves every case: without translation a window is all of RAM (tag
+    # 0, size ramsize), with it one page (tag its base, size 4096). A size of 0 empties it.
+    # The fetch window (f_*) holds the page the last fetch translated: a copy of that TLB entry,
+    # so it is emptied whenever the entry may change (flush, data walk, mode switch), and it is
+    # only used for 4-aligned pcs (a jalr to a misaligned target empties it). The load (ld_*)
+    # and store (sd_*) windows hold the page the last load or store found in the TLB, with the
+    # permission that access needed, and that entry is then in way 0 of its set: using the copy
+    # is exactly a way-0 hit (which changes nothing in the TLB). They are emptied with the fetch
+    # window, whenever an access takes the slow path (which may reorder or refill the TLB), and
+    # when the other one's TLB hit reorders their set.
+    f_tag = f_off = f_size = 0
+    ld_tag = ld_off = ld_size = 0
+    sd_tag = sd_off = sd_size = 0
     reason = EXIT_BUDGET
     exc = 0  # exception cause raised by the current instruction (0: none)
     tval = 0
-    while n < max_instructions:
-        # ---- events: cycle limit and interrupts ------------------------------------------
+    while True:
+        # ---- events: budgets and interrupts ----------------------------------------------
         if cyc >= ev:
-            if cyc >= limit:
+            if n >= max_instructions or cyc >= limit:
                 break
             ip = pending_irqs(st, b, cyc) & st[b + CSR_IE]
             if ip != 0 and st[b + CSR_STATUS] & ST_IE:
@@ -498,49 +504,43 @@ def run(
                 st[STAT_IRQS + line] += 1
                 status = st[b + CSR_STATUS]
                 user = False
-                fetch_vpn = -1
-                ld_vpn = sd_vpn = -1
-            ev = next_event(st, b, cyc, limit)
+                f_size = 0
+                ld_size = sd_size = 0
+            ev = next_event(st, b, cyc, limit, max_instructions - n)
             continue
         # ---- fetch ---------------------------------------------------------------------
         n += 1  # every attempt counts, even one that faults (so a fault loop cannot hang)
-        if xlate:
-            vpn = pc >> 12
-            if vpn == fetch_vpn:
-                pa = fetch_base | (pc & 0xFFF)
+        if (pc ^ f_tag) < f_size:
+            pa = pc + f_off
+        elif pc & 3:
+            exc = CAUSE_MISALIGNED_FETCH
+            tval = pc
+            pa = -1
+        elif xlate:
+            pa = tlb_hit(st, pc, TLB_X | (TLB_U if user else 0), False)
+            if pa < 0 or pa & IO_FLAG:
+                refs = st[STAT_WALK_REFS]
+                pa = translate(st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest)
+                cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
+                ld_size = sd_size = 0  # the TLB may have changed
+            if pa >= 0 and pa & IO_FLAG == 0:
+                f_tag = pc & ~0xFFF
+                f_size = 4096
+                f_off = (pa & ~0xFFF) - f_tag
+            elif pa == FAULT_NPF:
+                reason = EXIT_NPF
+                n -= 1
+                break
             else:
-                if pc & 3:
-                    exc = CAUSE_MISALIGNED_FETCH
-                    tval = pc
-                    pa = -1
-                else:
-                    idx = vpn & TLB_SET_MASK  # way 0 (the most recent) of the page's set
-                    data = st[ST_TLB_DATA + idx]
-                    need = TLB_X | (TLB_U if user else 0)
-                    if st[ST_TLB_TAG + idx] == vpn and data & need == need and data & TLB_IO == 0:
-                        pa = (data & ~0xFFF) | (pc & 0xFFF)
-                    else:
-                        refs = st[STAT_WALK_REFS]
-                        pa = translate(
-                            st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest
-                        )
-                        cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
-                        ld_vpn = sd_vpn = -1  # the TLB may have changed
-                    if pa >= 0 and pa & IO_FLAG == 0:
-                        fetch_vpn = vpn
-                        fetch_base = pa & ~0xFFF
-                    elif pa == FAULT_NPF:
-                        reason = EXIT_NPF
-                        n -= 1
-                        break
-                    else:
-                        exc = CAUSE_FETCH_PAGE_FAULT if pa == FAULT_PAGE else CAUSE_ACCESS_FAULT
-                        tval = pc
-                        pa = -1
-        elif pc < ramsize and (pc & 3) == 0:
+                exc = CAUSE_FETCH_PAGE_FAULT if pa == FAULT_PAGE else CAUSE_ACCESS_FAULT
+                tval = pc
+                pa = -1
+        elif pc < ramsize:
             pa = pc
+            f_tag = f_off = 0
+            f_size = ramsize
         else:
-            exc = CAUSE_MISALIGNED_FETCH if pc & 3 else CAUSE_ACCESS_FAULT
+            exc = CAUSE_ACCESS_FAULT
             tval = pc
             pa = -1
         if pa >= 0:
@@ -567,26 +567,24 @@ def run(
                 regs[rd] = (regs[rs1] + regs[rs2]) & M32
             elif op == OP_LW:
                 va = (regs[rs1] + imm) & M32
-                size = KIND_SIZE[rs2]
                 dpa = -1
-                if va & (size - 1) == 0:
-                    if xlate:
-                        if va >> 12 == ld_vpn:
-                            dpa = ld_base | (va & 0xFFF)
+                if va & ALIGN[rs2] == 0:
+                    if (va ^ ld_tag) < ld_size:
+                        dpa = va + ld_off
+                    elif xlate:
+                        dpa = tlb_hit(st, va, TLB_R | (TLB_U if user else 0), True)
+                        if dpa >= 0 and dpa & IO_FLAG == 0:
+                            ld_tag = va & ~0xFFF
+                            ld_size = 4096
+                            ld_off = (dpa & ~0xFFF) - ld_tag
+                            if ((sd_tag ^ ld_tag) >> 12) & TLB_SET_MASK == 0:
+                                sd_size = 0  # its entry may have left way 0
                         else:
-                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                            data = st[ST_TLB_DATA + idx]
-                            need = TLB_R | (TLB_U if user else 0)
-                            if (
-                                st[ST_TLB_TAG + idx] == va >> 12
-                                and data & need == need
-                                and data & TLB_IO == 0
-                            ):
-                                dpa = (data & ~0xFFF) | (va & 0xFFF)
-                                ld_vpn = va >> 12
-                                ld_base = data & ~0xFFF
+                            dpa = -1
                     elif va < ramsize:
                         dpa = va
+                        ld_tag = ld_off = 0
+                        ld_size = ramsize
                 if dpa >= 0:
                     w = int(mem[dpa >> 2])
                     if rs2 != KIND_W:
@@ -624,10 +622,10 @@ def run(
                         xlate,
                         cyc,
                     )
-                    ld_vpn = sd_vpn = -1  # the TLB may have changed
+                    ld_size = sd_size = 0  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
                         cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
-                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
+                        f_size = 0  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         regs[rd] = w
                     elif w == MMIO_EXIT:
@@ -653,26 +651,24 @@ def run(
             elif op == OP_SW:
                 va = (regs[rs1] + imm) & M32
                 val = regs[rs2]
-                size = KIND_SIZE[rd]
                 dpa = -1
-                if va & (size - 1) == 0:
-                    if xlate:
-                        if va >> 12 == sd_vpn:
-                            dpa = sd_base | (va & 0xFFF)
+                if va & ALIGN[rd] == 0:
+                    if (va ^ sd_tag) < sd_size:
+                        dpa = va + sd_off
+                    elif xlate:
+                        dpa = tlb_hit(st, va, TLB_W | TLB_D | (TLB_U if user else 0), True)
+                        if dpa >= 0 and dpa & IO_FLAG == 0:
+                            sd_tag = va & ~0xFFF
+                            sd_size = 4096
+                            sd_off = (dpa & ~0xFFF) - sd_tag
+                            if ((ld_tag ^ sd_tag) >> 12) & TLB_SET_MASK == 0:
+                                ld_size = 0  # its entry may have left way 0
                         else:
-                            idx = (va >> 12) & TLB_SET_MASK  # way 0 of the page's set
-                            data = st[ST_TLB_DATA + idx]
-                            need = TLB_W | TLB_D | (TLB_U if user else 0)
-                            if (
-                                st[ST_TLB_TAG + idx] == va >> 12
-                                and data & need == need
-                                and data & TLB_IO == 0
-                            ):
-                                dpa = (data & ~0xFFF) | (va & 0xFFF)
-                                sd_vpn = va >> 12
-                                sd_base = data & ~0xFFF
+                            dpa = -1
                     elif va < ramsize:
                         dpa = va
+                        sd_tag = sd_off = 0
+                        sd_size = ramsize
                 if dpa >= 0:
                     widx = dpa >> 2
                     if rd == KIND_W:
@@ -705,10 +701,10 @@ def run(
                         xlate,
                         cyc,
                     )
-                    ld_vpn = sd_vpn = -1  # the TLB may have changed
+                    ld_size = sd_size = 0  # the TLB may have changed
                     if st[STAT_TLB_MISSES] != misses:
                         cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
-                        fetch_vpn = -1  # the walk may have evicted the fetch page's TLB entry
+                        f_size = 0  # the walk may have evicted the fetch page's TLB entry
                     if w >= 0:
                         cyc += w
                         ev = cyc  # a device may have raised or cleared an interrupt
@@ -768,7 +764,7 @@ def run(
                 regs[rd] = npc & M32
                 npc = target
                 if target & 3:
-                    fetch_vpn = -1  # so that the fetch raises a misaligned-fetch trap
+                    f_size = 0  # so that the fetch raises a misaligned-fetch trap
             elif op == OP_SUB:
                 regs[rd] = (regs[rs1] - regs[rs2]) & M32
             elif op == OP_AND:
@@ -902,8 +898,8 @@ def run(
                         status = st[b + CSR_STATUS]
                         user = (status & ST_MODE) == 0
                         xlate = guest or (status & ST_PG) != 0
-                        fetch_vpn = -1
-                        ld_vpn = sd_vpn = -1
+                        f_size = 0
+                        ld_size = sd_size = 0
                         ev = cyc
                     else:
                         exc = CAUSE_ILLEGAL
@@ -916,8 +912,8 @@ def run(
                     npc = st[b + CSR_EPC]
                     status = st[b + CSR_STATUS]
                     user = (status & ST_MODE) == 0
-                    fetch_vpn = -1
-                    ld_vpn = sd_vpn = -1
+                    f_size = 0
+                    ld_size = sd_size = 0
                     ev = cyc
                 elif op == OP_WFI:
                     if pending_irqs(st, b, cyc) & st[b + CSR_IE] == 0:
@@ -948,8 +944,8 @@ def run(
                     break
                 elif op == OP_TLBFLUSH:
                     tlb_flush(st)
-                    fetch_vpn = -1
-                    ld_vpn = sd_vpn = -1
+                    f_size = 0
+                    ld_size = sd_size = 0
         # ---- retire, or take the exception -----------------------------------------------
         if exc == 0:
             pc = npc
@@ -972,8 +968,8 @@ def run(
             pc = vec
             status = st[b + CSR_STATUS]
             user = False
-            fetch_vpn = -1
-            ld_vpn = sd_vpn = -1
+            f_size = 0
+            ld_size = sd_size = 0
             exc = 0
             ev = cyc
     # ---- write back ---------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 The TLB is set-associative with LRU replacement (``TLB_SETS`` x ``TLB_WAYS``, see
 ``vmlab.isa.arch``). Each set keeps its ways in use order, most recent in way 0, and way 0 of set
-``s`` sits at index ``s``: the core's hot path (``vmlab.core.cpu.run``) checks way 0 inline, which
-is a tag compare and a mask, and a hit there needs no bookkeeping. Anything else comes here:
-``translate`` checks the other ways (a load/store hit moves the entry to way 0) and calls ``walk``
-on a miss.
+``s`` sits at index ``s``: a hit there needs no bookkeeping. The core's hot path
+(``vmlab.core.cpu.run``) keeps a copy of the last page each kind of access hit and calls
+``tlb_hit`` when the page changes: it checks every way of the set (a load/store hit moves the
+entry to way 0) and needs nothing but the state array. ``translate`` does the same and calls
+``walk`` on a miss.
 Both return a non-negative physical address (with ``IO_FLAG`` set for a device page) or one of the
 negative ``FAULT_*`` codes. A walk counts its memory references in ``STAT_WALK_REFS`` (the core
 charges ``WALK_REF_CYCLES`` for each).
@@ -185,6 +186,30 @@ def walk(
 
 
 @kernel
+def tlb_hit(st: np.ndarray, va: int, need: int, reorder: bool) -> int:
+    """The address ``va`` translates to if the TLB holds its page with the ``need`` bits, else -1.
+
+    Every way of the page's set is checked. With ``reorder`` a hit outside way 0 makes the entry
+    the most recent (LRU). The result has ``IO_FLAG`` set for a device page. Only ``st`` is
+    passed, so the core calls this from its hot path for a fraction of the cost of ``translate``.
+    """
+    vpn = va >> 12
+    s = vpn & TLB_SET_MASK
+    for w in range(TLB_WAYS):
+        if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
+            data = st[ST_TLB_DATA + w * TLB_SETS + s]
+            if data & need != need:
+                return -1
+            if w and reorder:
+                _tlb_use(st, s, w, vpn, data)
+            pa = (data & ~0xFFF) | (va & 0xFFF)
+            if data & TLB_IO:
+                return pa | IO_FLAG
+            return pa
+    return -1
+
+
+@kernel
 def translate(
     st: np.ndarray,
     mem: np.ndarray,
@@ -199,16 +224,12 @@ def translate(
 ) -> int:
     """Translate ``va`` through the TLB (every way of its set), walking the page tables on a miss.
 
-    A hit in way 0 with the needed permissions is what the core's hot path handles inline; calling
-    this for it is correct too. A load or store hit moves the entry to way 0 (most recent); a fetch
-    hit leaves the use order alone: the core calls this for a fetch whenever its one-page fetch
-    cache is empty, which depends on where a run started, and the TLB's state must not (a run
-    split into pieces must behave exactly as one run). A page present without the needed
-    permission (say, a first write to a clean page, which must set D) walks again: the walk sets
-    A/D or faults.
+    A load or store hit moves the entry to way 0 (most recent); a fetch hit leaves the use order
+    alone: the core calls this for a fetch whenever its one-page fetch cache is empty, which
+    depends on where a run started, and the TLB's state must not (a run split into pieces must
+    behave exactly as one run). A page present without the needed permission (say, a first write
+    to a clean page, which must set D) walks again: the walk sets A/D or faults.
     """
-    vpn = va >> 12
-    s = vpn & TLB_SET_MASK
     if acc == ACCESS_FETCH:
         need = TLB_X
     elif acc == ACCESS_STORE:
@@ -217,15 +238,7 @@ def translate(
         need = TLB_R
     if user:
         need |= TLB_U
-    for w in range(TLB_WAYS):
-        if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
-            data = st[ST_TLB_DATA + w * TLB_SETS + s]
-            if data & need != need:
-                break
-            if w and acc != ACCESS_FETCH:
-                _tlb_use(st, s, w, vpn, data)
-            pa = (data & ~0xFFF) | (va & 0xFFF)
-            if data & TLB_IO:
-                return pa | IO_FLAG
-            return pa
+    pa = tlb_hit(st, va, need, acc != ACCESS_FETCH)
+    if pa >= 0:
+        return pa
     return walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)
