@@ -139,6 +139,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     env.update(
         JUPYTER_CONFIG_DIR=str(tmp / "config"),  # no user settings or workspaces
         JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        # the kernel imports this checkout's vmlab (not another one that pip installed)
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
     )
     with lab_server([sys.executable, "-m", "jupyter"], work, env, tmp / "server.log") as url:
         yield url, work
