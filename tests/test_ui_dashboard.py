@@ -378,6 +378,23 @@ def test_compare_two_vms_shows_the_diff_and_overlays_their_charts() -> None:
     run(d, cycles=2_000_000)
     d.overlay_instructions.flush()
     assert len(d.overlay_instructions.series("A: a")[0]) > n  # live: it keeps growing
+    # comparing the same two again continues the overlay (the browser redraws nothing old)
+    from bokeh.document.events import ColumnDataChangedEvent
+
+    events = []
+    d.overlay_instructions.figure.document.on_change(events.append)
+    n = len(d.overlay_instructions.series("A: a")[0])
+    run(d, cycles=2_000_000)
+    d.compare_button.click()
+    d.overlay_instructions.flush()
+    assert "different" in d.message
+    assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)]  # not redrawn
+    assert len(d.overlay_instructions.series("A: a")[0]) > n  # new samples were added
+    d.compare_a.value, d.compare_b.value = b, a  # another pair: drawn afresh
+    d.compare_button.click()
+    assert [e for e in events if isinstance(e, ColumnDataChangedEvent)]
+    assert d.overlay_instructions.lines[-2:] == ("A: b", "B: a")
+    assert d.overlay_instructions.series("A: a") == ([], [])
 
 
 def test_compare_a_vm_with_its_snapshot() -> None:

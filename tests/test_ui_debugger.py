@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vmlab import Machine, assemble, images
+from vmlab import Hypervisor, Machine, assemble, images
 from vmlab.ui import Debugger, Runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -399,6 +399,34 @@ def test_runner_listeners_and_queued_actions_run_on_the_event_loop_thread() -> N
     asyncio.run(scenario())
     assert seen and set(seen) == {main}
     assert between == [False]
+
+
+def test_runner_goes_on_when_a_queued_action_starts_it_after_a_last_slice() -> None:
+    # VM a finishes within the first slice ("nothing to run"); b is started by an action queued
+    # while that slice was in flight (a Start click): the run must go on with b, not end there
+    async def scenario() -> tuple[str, str, int, int]:
+        hv = Hypervisor(host_memory="16M")
+        a = hv.create_vm("a", images.load("hello"), memory="1M")
+        b = hv.create_vm("b", images.load("rogue"), memory="1M")
+        a.start()
+        r = Runner(hv, slice_size=50_000_000, adaptive=False)
+        r.start()
+        await asyncio.sleep(0)  # the run's task starts its first slice on the worker thread
+        # (however soon that slice ends, the run sees it only when this coroutine yields again)
+        assert r.busy
+        assert r.do(lambda: (b.start(), r.start())) is False  # queued behind the slice
+        for _ in range(10_000):
+            await asyncio.sleep(0.001)
+            if r.slices >= 3 or not r.running:
+                break
+        state = r.state
+        r.pause()
+        await r.wait(timeout=10)
+        return state, a.state, r.slices, b.stats.instructions
+
+    state, a_state, slices, b_ran = asyncio.run(scenario())
+    assert a_state == "stopped" and state == "running"
+    assert slices >= 3 and b_ran > 0
 
 
 def test_runner_keeps_the_error_that_ended_a_background_run() -> None:

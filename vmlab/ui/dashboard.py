@@ -604,13 +604,16 @@ class Dashboard(widgets.VBox):
             raise ValueError("choose A and B to compare (VMs or snapshots)")
         cmp = compare(a, b)
         self.compare_html.value = cmp.to_html()
-        for chart in self._overlays():
-            chart.clear()
-        self._overlay = (a, b, -1) if isinstance(a, VM) and isinstance(b, VM) else None
-        self._overlay_held = {}
-        self._update_overlay()
-        for chart in self._overlays():
-            chart.flush()
+        shown = self._overlay
+        if shown is None or shown[0] is not a or shown[1] is not b:
+            for chart in self._overlays():
+                chart.clear()
+            self._overlay = (a, b, -1) if isinstance(a, VM) and isinstance(b, VM) else None
+            self._overlay_held = {}
+            self._update_overlay()
+            for chart in self._overlays():
+                chart.flush()
+        # the same two again: their overlay goes on (new points come with the next refreshes)
         verdict = "identical" if cmp.same else "different"
         return f"compared {cmp.a} with {cmp.b}: {verdict} ({cmp.summary()})"
 

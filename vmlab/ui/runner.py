@@ -117,6 +117,7 @@ class Runner:
         self._pending: list[Callable[[], Any]] = []
         self._want_run = False
         self._in_flight = False
+        self._restarted = False  # start() was called while the background run was going
         self._task: asyncio.Task[None] | None = None
         self._notified = 0.0
 
@@ -262,8 +263,9 @@ class Runner:
                 "in a script or a test use step() or run() instead"
             ) from None
         self._want_run = True
-        if self.running:
-            return  # already going (perhaps finishing its last slice after a pause: it goes on)
+        if self.running:  # already going (perhaps finishing its last slice): it goes on
+            self._restarted = True
+            return
         if self.state != "paused":
             self.run_instructions = 0
         self.error = None
@@ -305,8 +307,11 @@ class Runner:
                 finally:
                     self._in_flight = False
                 self._account(sl)
+                self._restarted = False
                 self._run_pending()
-                if sl.finished:
+                # a queued action may have made the target runnable again (a VM started
+                # while the slice that found nothing to run was in flight): then go on
+                if sl.finished and not (self._restarted and self._want_run):
                     final = "finished"
                     break
                 self._notify()
