@@ -47,10 +47,11 @@ runs and noisy; the benchmark (``vmlab bench``) measures speed properly, side by
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -322,7 +323,8 @@ class VMMetrics(_ExitTotals):
     def row(self) -> dict[str, Any]:
         """As a flat dict with the keys ``VM_ROW_KEYS``."""
         values = {
-            **{k: v for k, v in asdict(self).items() if k != "exits"},
+            # fields one by one: asdict() would deep-copy the exit table only to drop it
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "exits"},
             "cpu_share": self.cpu_share,
             "exits": self.exit_count,
             "exit_cycles": self.exit_cycles,
@@ -407,14 +409,27 @@ def entitlements(vms: Iterable[VM]) -> dict[str, float]:
     in proportion to shares, but never below a VM's reservation nor above its limit (water
     filling). VMs that are not running are entitled to nothing.
     """
-    active = [vm for vm in vms if vm.state == "running"]
+    key = tuple(
+        (vm.name, float(vm.shares), float(vm.reservation), 1.0 if vm.limit is None else vm.limit)
+        for vm in vms
+        if vm.state == "running"
+    )
+    return dict(_water_fill(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _water_fill(
+    active: tuple[tuple[str, float, float, float], ...],
+) -> tuple[tuple[str, float], ...]:
+    """``entitlements`` of (name, shares, reservation, limit) rows, cached by configuration."""
+    # the live charts ask several times a second; the answer changes only with the configuration
     if not active:
-        return {}
-    lo = [float(vm.reservation) for vm in active]
-    hi = [1.0 if vm.limit is None else float(vm.limit) for vm in active]
-    w = [float(vm.shares) for vm in active]
+        return ()
+    w = [row[1] for row in active]
+    lo = [row[2] for row in active]
+    hi = [float(row[3]) for row in active]
     if sum(hi) <= 1.0:
-        return {vm.name: h for vm, h in zip(active, hi, strict=True)}
+        return tuple((row[0], h) for row, h in zip(active, hi, strict=True))
 
     def total(x: float) -> float:
         return sum(min(max(wi * x, li), hi_) for wi, li, hi_ in zip(w, lo, hi, strict=True))
@@ -423,10 +438,10 @@ def entitlements(vms: Iterable[VM]) -> dict[str, float]:
     for _ in range(100):  # bisection: total() is monotone in x
         mid = (a + b) / 2
         a, b = (mid, b) if total(mid) < 1.0 else (a, mid)
-    return {
-        vm.name: min(max(wi * b, li), hi_)
-        for vm, wi, li, hi_ in zip(active, w, lo, hi, strict=True)
-    }
+    return tuple(
+        (row[0], min(max(wi * b, li), hi_))
+        for row, wi, li, hi_ in zip(active, w, lo, hi, strict=True)
+    )
 
 
 # ---- overhead against bare metal -------------------------------------------------------------
