@@ -49,9 +49,10 @@ SLICE_CYCLES = 20_000  # a vCPU's time slice (host cycles) while other VMs want 
 PERIOD_CYCLES = 1_000_000  # the period over which reservations and limits are enforced
 SAMPLE_CYCLES = PERIOD_CYCLES  # a running VM's time series gets a point at most this often
 # a VM alone on the CPU (no other VM ready, no reservation or limit to account per period) runs
-# this long between two looks of the scheduler, like a host timer tick: each look costs the host
-# a return to Python (about 0.1 ms), which every 1M cycles was 3 % of a CPU-bound guest's time
-LONE_SLICE_CYCLES = 4 * PERIOD_CYCLES
+# this long between two looks of the scheduler (a wake-up or the run's end comes first if due):
+# each look is a return to Python that costs the host 0.1-0.4 ms (cache-cold after a long slice),
+# which every 1M cycles was 3 % of a CPU-bound guest's time. Its time series gets a point per look.
+LONE_SLICE_CYCLES = 16 * PERIOD_CYCLES
 _VT_SCALE = 1 << 20  # virtual time units per host cycle at one share
 
 
