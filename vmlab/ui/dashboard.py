@@ -54,7 +54,7 @@ from ..hypervisor import VM, Hypervisor
 from ..hypervisor.vm import MODES
 from .base import LEGAL, STATE_COLORS, in_kernel, lifecycle_buttons
 from .debugger import MONO, console_html, error_text
-from .runner import Runner, runner_for
+from .runner import Runner, event_loop_running, runner_for
 
 if TYPE_CHECKING:
     from .charts import MultiLineChart
@@ -407,18 +407,9 @@ class Dashboard(widgets.VBox):
             f"[{seq}] {body}</div>"
         )
 
-    def _run_in_background(self) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no event loop (a script or a test): the caller runs the hypervisor
-        self.runner.start()
-
     def _run_host(self) -> str:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError("running in the background needs Jupyter (an event loop)") from None
+        if not event_loop_running():
+            raise RuntimeError("running in the background needs Jupyter (an event loop)")
         if not any(vm.state == "running" for vm in self.hv.vms):
             return "no VM is running: start one"
         self.runner.start()
@@ -489,7 +480,7 @@ class Dashboard(widgets.VBox):
         def act() -> str:
             getattr(vm, action)()
             if action in ("start", "resume") and self.autorun:
-                self._run_in_background()
+                self.runner.start_if_possible()
             return f"{action} VM {vm.name}: it is {vm.state}"
 
         self._click(f"{action} {vm.name}", act)

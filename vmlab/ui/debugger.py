@@ -24,7 +24,6 @@ notebook would:
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,7 +35,7 @@ from traitlets import Bool, Int, Tuple, Unicode, observe, validate
 from ..asm import disassemble_word
 from ..isa.arch import CAUSE_NAMES, CSR_NAMES, REG_ALIASES, REG_NAMES
 from ..machine import Machine, RunResult
-from .runner import Runner
+from .runner import Runner, event_loop_running
 
 __all__ = ["Debugger", "console_html", "describe_result", "parse_location"]
 
@@ -287,12 +286,7 @@ class Debugger(widgets.VBox):
         self._begin()
         if self.machine.image is None or self.machine.state != "ready":
             self.machine.run(max_instructions=0)  # raises the library's own clear error
-        loop_running = True
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            loop_running = False
-        if self.background and loop_running:
+        if self.background and event_loop_running():
             self.runner.max_instructions = None
             self.runner.start()
             self.set_trait("running", True)

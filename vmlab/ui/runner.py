@@ -251,6 +251,13 @@ class Runner:
         return True
 
     # ---- background use -----------------------------------------------------------------------
+    def start_if_possible(self) -> bool:
+        """``start()`` if an event loop runs (Jupyter); else nothing (the caller runs it): started?"""
+        if not event_loop_running():
+            return False
+        self.start()
+        return True
+
     def start(self) -> None:
         """Start (or continue) running in the background on the running asyncio event loop."""
         if self.state == "stopped":
@@ -334,6 +341,15 @@ class Runner:
 
 
 _shared: weakref.WeakKeyDictionary[Machine | Hypervisor, Runner] = weakref.WeakKeyDictionary()
+
+
+def event_loop_running() -> bool:
+    """Whether this thread runs an asyncio event loop (a Jupyter kernel does; a script does not)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def runner_for(target: Machine | Hypervisor) -> Runner:

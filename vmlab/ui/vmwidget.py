@@ -23,7 +23,6 @@ run. Errors from the library appear as a message in the widget, never as a trace
 
 from __future__ import annotations
 
-import asyncio
 import html
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +164,7 @@ class VMWidget(widgets.VBox):
         if self.runner.do(act) and not done:
             return  # it failed; the message is shown
         if action in ("start", "resume") and self.autorun:
-            self._run_in_background()
+            self.runner.start_if_possible()
 
     def start(self) -> None:
         """Press Start."""
@@ -186,13 +185,6 @@ class VMWidget(widgets.VBox):
     def reset(self) -> None:
         """Press Reset."""
         self.request("reset")
-
-    def _run_in_background(self) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no event loop (a script or a test): the caller runs the hypervisor
-        self.runner.start()
 
     async def wait(self, timeout: float | None = None) -> str:
         """Wait until the hypervisor's background run ends (e.g. the VM stopped); the VM's state."""
