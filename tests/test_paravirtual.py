@@ -44,9 +44,17 @@ HC_EQUS = f"""
 """
 
 
-def run_vm(image, mode: str = "paravirtual", strict: bool = True, memory: str = "4M", patch=None):
-    hv = Hypervisor(host_memory="16M")
-    vm = hv.create_vm("guest", image, memory=memory, mode=mode, strict=strict)
+def run_vm(
+    image,
+    mode: str = "paravirtual",
+    strict: bool = True,
+    memory: str = "4M",
+    patch=None,
+    exits: str = "python",
+    costs: CostModel | None = None,
+):
+    hv = Hypervisor(host_memory="16M", costs=costs)
+    vm = hv.create_vm("guest", image, memory=memory, mode=mode, strict=strict, exits=exits)
     if patch is not None:
         patch(vm)
     vm.start()
@@ -210,10 +218,7 @@ def run_batch(calls: str, entries: int, exits: str):
         calls:  {calls}
         """
     )
-    hv = Hypervisor(host_memory="16M", costs=BATCH_COSTS)
-    vm = hv.create_vm("guest", img, memory="64K", mode="paravirtual", exits=exits)
-    vm.start()
-    hv.run(cycles=1_000_000)
+    vm = run_vm(img, memory="64K", exits=exits, costs=BATCH_COSTS)
     assert vm.stop_reason == "poweroff", vm
     return vm
 
@@ -325,10 +330,7 @@ def one_by_one_guest(calls: list[tuple[int, int, int]]):
 
 
 def run_pv(image, exits: str):
-    hv = Hypervisor(host_memory="4M")
-    vm = hv.create_vm("guest", image, memory="64K", mode="paravirtual", exits=exits)
-    vm.start()
-    hv.run(cycles=10_000_000)
+    vm = run_vm(image, memory="64K", exits=exits)
     assert vm.stop_reason == "poweroff", vm
     return vm
 
