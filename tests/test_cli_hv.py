@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vmlab.cli import main
@@ -45,6 +47,19 @@ def test_hv_runs_vms_together_and_prints_each_console_and_a_table(capsys) -> Non
     assert "== a (hw-assist): stopped" in out and "== b (trap-and-emulate): stopped" in out
     assert "primes below 12" in out and "fib(12)" in out
     assert "instructions" in err and "cpu share" in err
+
+
+def test_hv_runs_vms_side_by_side_on_several_cpus(capsys) -> None:
+    args = ["hv", "a=rogue,mode=hw-assist", "b=rogue,mode=hw-assist", "--cycles", "4000000"]
+    assert main([*args, "--cpus", "2"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"host: 4,000,\d{3} cycles, 2 CPUs, idle 0 ---", err)
+    assert [float(x) for x in re.findall(r"(\d+\.\d)%", err)] == [100.0, 100.0]  # a CPU each
+    assert main(args) == 0
+    shares = [float(x) for x in re.findall(r"(\d+\.\d)%", capsys.readouterr().err)]
+    assert shares == pytest.approx([50.0, 50.0], abs=1.0)  # one CPU: half each
+    assert main([*args, "--cpus", "0"]) == 1
+    assert "cpus must be an integer from 1 to" in capsys.readouterr().err
 
 
 def test_hv_reports_bad_input_in_one_line_without_a_traceback(capsys) -> None:

@@ -54,8 +54,8 @@ def load(spec: Spec) -> Any:
     return images.load(spec.image)
 
 
-def build(specs: list[Spec], slice_cycles: int = 20_000) -> Hypervisor:
-    hv = Hypervisor(host_memory=f"{4 * len(specs) + 1}M", slice_cycles=slice_cycles)
+def build(specs: list[Spec], slice_cycles: int = 20_000, cpus: int = 1) -> Hypervisor:
+    hv = Hypervisor(host_memory=f"{4 * len(specs) + 1}M", slice_cycles=slice_cycles, cpus=cpus)
     for i, s in enumerate(specs):
         vm = hv.create_vm(
             f"vm{i}",
@@ -112,14 +112,20 @@ def state(hv: Hypervisor) -> dict[str, Any]:
                 a.seen,
             ),
         }
-    sl = hv._slice
     return {
         "vms": vms,
         "host": _metrics(hv.metrics()),
         "host exits": {n: (e.count, e.cycles) for n, e in hv._exit_stats.items()},
         "counters": (hv.clock, hv._due, hv.instructions, hv._exits, hv._vclock, hv._seq),
-        "slice": None if sl is None else (sl.vm.name, sl.left, sl.begun, sl.counted),
-        "last": None if hv._last is None else hv._last.name,
+        "cpus": [
+            (
+                cpu.clock,
+                None if cpu.slice is None else cpu.slice.vm.name,
+                None if cpu.slice is None else (cpu.slice.left, cpu.slice.begun, cpu.slice.counted),
+                None if cpu.last is None else cpu.last.name,
+            )
+            for cpu in hv._cpus
+        ],
         "memory": (hv.memory.mem.tobytes(), hv.memory.dcache.tobytes()),
         "dirty": hv.memory.dirty.tobytes(),
         "regular": hv._host_regular,
@@ -197,7 +203,7 @@ def test_a_run_that_ends_inside_a_world_switch_continues_the_slice() -> None:
     split.run(cycles=20_000)  # the first VM's first slice (it ends past 20_000)
     past = split.clock - 20_000
     split.run(cycles=past + 1)  # the second VM's first slice: its world switch crosses the end
-    sl = split._slice
+    sl = split._cpus[0].slice
     assert sl is not None and sl.vm.name == "vm1" and sl.begun and not sl.counted
     split.run(cycles=600_000 - 20_000 - past - 1)
     assert_same(single, split)
@@ -273,19 +279,19 @@ def test_split_runs_that_cut_long_batches_between_pieces_run_as_one() -> None:
 def test_pausing_another_vm_between_runs_ends_the_kept_slice() -> None:
     hv = build(REPRO)
     hv.run(cycles=1_000_010)
-    kept = hv._slice
+    kept = hv._cpus[0].slice
     assert kept is not None
     other = next(vm for vm in hv.vms if vm is not kept.vm)
     other.pause()
     hv.run(cycles=0)  # the next run looks, sees a change, decides afresh
-    assert hv._slice is None
+    assert hv._cpus[0].slice is None
 
 
 def test_pause_and_resume_with_no_run_between_keep_the_slice() -> None:
     single, split = build(REPRO), build(REPRO)
     single.run(cycles=2_000_000)
     split.run(cycles=1_000_010)
-    vm = split._slice.vm
+    vm = split._cpus[0].slice.vm
     vm.pause()
     vm.resume()  # nothing the scheduler sees has changed
     split.run(cycles=2_000_000 - 1_000_010)
@@ -296,34 +302,34 @@ def test_a_snapshot_ends_the_kept_slice_so_a_copy_runs_on_the_same() -> None:
     hv = build([Spec("rogue", "trap-and-emulate")])
     hv.run(cycles=1_500_000)
     vm = hv.vm("vm0")
-    assert hv._slice is not None and hv._slice.vm is vm
+    assert hv._cpus[0].slice is not None and hv._cpus[0].slice.vm is vm
     vm.pause()
     vm.snapshot("s")
-    assert hv._slice is None
+    assert hv._cpus[0].slice is None
 
 
 def test_deleting_the_vm_of_the_kept_slice_ends_it() -> None:
     hv = build(REPRO[:2])
     hv.run(cycles=10_000)  # inside the first VM's first slice
     vm = hv.vm("vm0")
-    assert hv._slice is not None and hv._slice.vm is vm
+    assert hv._cpus[0].slice is not None and hv._cpus[0].slice.vm is vm
     vm.stop()
     vm.delete()
-    assert hv._slice is None
+    assert hv._cpus[0].slice is None
     assert hv.run(cycles=100_000) == 100_000
     assert hv.vm("vm1").stats.consumed_cycles > 90_000  # it has the CPU to itself
 
 
 # ---- any split, any mix ----------------------------------------------------------------------
 @st.composite
-def mixes(draw: Any) -> list[Spec]:
+def mixes(draw: Any, cpus: int = 1) -> list[Spec]:
     specs = []
     reserved = 0.0
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 3 * cpus))):
         image = draw(st.sampled_from(sorted(KINDS)))
         mode = draw(st.sampled_from(KINDS[image]))
         reservation = draw(st.sampled_from([0.0, 0.0, 0.1, 0.3]))
-        if reserved + reservation > 1.0:
+        if reserved + reservation > cpus:
             reservation = 0.0
         reserved += reservation
         limit = draw(st.sampled_from([None, None, 0.3, 0.6]))
@@ -362,6 +368,27 @@ def test_any_split_of_any_mix_runs_as_one(
     specs: list[Spec], chunks: list[int], slice_cycles: int
 ) -> None:
     single, split = run_split(specs, chunks, slice_cycles=slice_cycles)
+    assert_same(single, split)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    data=st.data(),
+    chunks=splits(),
+    cpus=st.sampled_from([2, 3]),
+    slice_cycles=st.sampled_from([20_000, 3_001]),
+)
+def test_any_split_of_any_mix_runs_as_one_on_several_cpus(
+    data: Any, chunks: list[int], cpus: int, slice_cycles: int
+) -> None:
+    specs = data.draw(mixes(cpus))
+    single, split = run_split(specs, chunks, slice_cycles=slice_cycles, cpus=cpus)
     assert_same(single, split)
 
 

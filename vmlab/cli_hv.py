@@ -67,7 +67,7 @@ def cmd_hv(args: argparse.Namespace, load: Callable[[str, dict[str, int]], objec
     from .cli import parse_defines
 
     defines = parse_defines(args.define)
-    hv = Hypervisor(host_memory=args.host_memory)
+    hv = Hypervisor(host_memory=args.host_memory, cpus=args.cpus)
     for spec in args.vms:
         name, image, kwargs = parse_vm_spec(spec)
         kwargs.setdefault("memory", "4M")
@@ -96,7 +96,8 @@ def cmd_hv(args: argparse.Namespace, load: Callable[[str, dict[str, int]], objec
                 _exits_text(vm),
             ]
         )
-    print(f"--- host: {hv.clock:,} cycles, idle {hv.idle_cycles:,} ---", file=sys.stderr)
+    cpus = f", {hv.cpus} CPUs" if hv.cpus > 1 else ""
+    print(f"--- host: {hv.clock:,} cycles{cpus}, idle {hv.idle_cycles:,} ---", file=sys.stderr)
     print(_table(rows), file=sys.stderr)
     return 0 if all(vm.state != "stopped" or vm.stop_reason != "fault" for vm in hv.vms) else 1
 
@@ -161,6 +162,9 @@ def add_commands(
         help="host cycles to run (default 200,000,000)",
     )
     p.add_argument("--host-memory", default="64M", help="host RAM (default 64M)")
+    p.add_argument(
+        "--cpus", type=_count, default=1, metavar="N", help="host CPUs (default 1; a VM uses one)"
+    )
     p.add_argument(
         "--exits",
         choices=("python", "jit"),

@@ -3,8 +3,9 @@
 Time is the host's modelled clock (``hv.clock``, in cycles). Each VM's guest clock runs with it
 (offset to start at 0 when the VM starts), so a guest sees time pass while other VMs run and while
 the VMM handles its exits: the overhead of virtualization is visible from inside, as on real
-hardware. Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with
-vSphere-style reservation and limit (fractions of the host CPU) per period; a VM waiting in wfi
+hardware. A host has one or more CPUs, each with its own clock; a VM has one vCPU, so it runs
+on one CPU at a time, and the host clock is the earliest CPU's (see "Several CPUs" below). Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with
+vSphere-style reservation and limit (fractions of one CPU) per period; a VM waiting in wfi
 costs nothing; runs are deterministic, and where a ``run`` call ends does not change the schedule
 (``run(cycles=a); run(cycles=b)`` is ``run(cycles=a + b)``). Accounting is in
 ``vmlab.hypervisor.metrics``.
@@ -53,6 +54,7 @@ SAMPLE_CYCLES = PERIOD_CYCLES  # a running VM's time series gets a point at most
 # each look is a return to Python that costs the host 0.1-0.4 ms (cache-cold after a long slice),
 # which every 1M cycles was 3 % of a CPU-bound guest's time. Its time series gets a point per look.
 LONE_SLICE_CYCLES = 16 * PERIOD_CYCLES
+MAX_CPUS = 64  # host CPUs a Hypervisor can model
 _VT_SCALE = 1 << 20  # virtual time units per host cycle at one share
 
 
@@ -88,6 +90,17 @@ class _Slice:
 
 
 @dataclass(slots=True)
+class _CPU:
+    """One host CPU: its clock, the slice on it (kept between runs) and the VM it ran last."""
+
+    index: int
+    clock: int = 0  # host cycles this CPU has lived through (run, handled exits, idled)
+    slice: _Slice | None = None
+    last: VM | None = None  # switching away from it costs a world switch
+    held: VM | None = None  # the VM whose slice just ended here, until the host clock gets here
+
+
+@dataclass(slots=True)
 class _RunQueue:
     """Where each powered-on VM waits during ``run`` (rebuilt at the start of every run)."""
 
@@ -95,6 +108,8 @@ class _RunQueue:
     reserved: list[VM] = field(default_factory=list)  # ready VMs with a reservation
     sleeping: list[tuple[int, int, VM]] = field(default_factory=list)  # heap by (wake_at, seq)
     throttled: list[VM] = field(default_factory=list)  # held by their limit until a new period
+    # VMs whose last slice, on a CPU ahead of the host clock, ends later: (free_at, seq, vm, rejoin)
+    busy: list[tuple[int, int, VM, bool]] = field(default_factory=list)
 
 
 class Hypervisor:
@@ -122,8 +137,8 @@ class Hypervisor:
         checking it against the VM's memory, so a malicious guest can read its neighbours' memory
         ("if the hypervisor is compromised, all VMs may be at risk"). Never turn it on otherwise.
         """
-        if cpus != 1:
-            raise ValueError("this host model has one CPU (cpus=1); more are not modelled yet")
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or not 1 <= cpus <= MAX_CPUS:
+            raise ValueError(f"cpus must be an integer from 1 to {MAX_CPUS}, not {cpus!r}")
         self.memory = HostMemory(parse_size(host_memory, "host_memory"))
         self.cpus = cpus
         self.costs = costs or CostModel()
@@ -131,17 +146,16 @@ class Hypervisor:
             raise ValueError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
         self.slice_cycles = slice_cycles
         self.UNSAFE_unchecked_hypercall_buffers = bool(UNSAFE_unchecked_hypercall_buffers)
-        self.clock = 0  # host cycles since the hypervisor started
+        self.clock = 0  # host cycles since the hypervisor started (the earliest CPU's clock)
         self.guest_cycles = 0  # host cycles spent running guest instructions
         self.hypervisor_cycles = 0  # host cycles the VMM spent on exits and world switches
-        self.idle_cycles = 0  # host cycles with no VM to run
+        self.idle_cycles = 0  # host cycles with no VM to run (all CPUs together)
         self.instructions = 0  # guest instructions retired (all VMs, deleted ones included)
         self.host_seconds = 0.0  # wall-clock time spent in run()
         self.sample_cycles = SAMPLE_CYCLES
         self.history_length = HISTORY
         self._vms: dict[str, VM] = {}
-        self._last: VM | None = None  # the VM the CPU last ran (switching away costs)
-        self._slice: _Slice | None = None  # the slice in progress, kept between runs
+        self._cpus = [_CPU(i) for i in range(cpus)]
         self._slice_seen: tuple[Any, ...] = ()  # what the scheduler saw when that run ended
         self._due = 0  # the host cycle the runs so far were asked to reach (<= clock)
         self._sched: dict[VM, _Sched] = {}
@@ -171,7 +185,8 @@ class Hypervisor:
         """Create a VM (state "created") with its own memory, devices and vCPU.
 
         ``mode`` is one of "trap-and-emulate", "binary-translation", "paravirtual", "hw-assist";
-        ``reservation`` and ``limit`` are fractions of the host CPU; ``exits`` chooses the exit
+        ``reservation`` and ``limit`` are fractions of one host CPU (a VM's one vCPU can use
+        at most one CPU; the reservations of all VMs together fit in ``cpus``); ``exits`` chooses the exit
         handlers ("python": readable, slower; "jit": compiled fast path). Fails with a clear error
         and changes nothing if the name is taken, an argument is bad or memory does not fit.
         ``_shared_frames`` is internal (``vm.clone(linked=True)``): share those frames instead.
@@ -199,12 +214,8 @@ class Hypervisor:
             raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {limit}")
         if limit is not None and limit < reservation:
             raise ValueError(f"limit {limit} is below the reservation {reservation}")
-        reserved = sum(vm.reservation for vm in self._vms.values()) + reservation
-        if reserved > 1.0 + 1e-9:
-            raise ValueError(
-                f"reservation {reservation} does not fit: the host CPU is already "
-                f"{reserved - reservation:.2f} reserved"
-            )
+        others = sum(vm.reservation for vm in self._vms.values())
+        self._check_reservation_fits(reservation, others)
         vm = VM(
             self,
             name,
@@ -249,7 +260,7 @@ class Hypervisor:
     # older VM), so CPU time divides in proportion to shares. A VM that waited (wfi, paused, just
     # started, held by its limit) re-enters no further behind the others than one slice's worth:
     # sleeping earns no credit to starve the others with later. Reservations and limits are
-    # fractions of the host CPU enforced per period of PERIOD_CYCLES: a VM behind its reservation
+    # fractions of one CPU enforced per period of PERIOD_CYCLES: a VM behind its reservation
     # in the current period runs first; a VM that has used its limit waits for the next period
     # (an overshoot is carried over). All integer arithmetic on modelled cycles: deterministic.
     #
@@ -266,6 +277,15 @@ class Hypervisor:
     # restored or deleted (what a VM does next must depend on its recorded state alone). It
     # ends as if the last run had ended it: the next run decides afresh, and the VM it picks
     # pays a world switch only if the CPU ran another VM last.
+    #
+    # Several CPUs: each CPU has its own clock and takes the next VM from the one run queue; the
+    # CPU furthest behind always goes next (ties: the lower-numbered CPU, one with a slice first),
+    # and runs a whole slice at once. So a VM whose slice ends at cycle t on a CPU ahead of the
+    # others waits (``_RunQueue.busy``) until the host clock (the earliest CPU's) reaches t: it
+    # can never run on two CPUs at once, nor see its time go back. Everything else is as with
+    # one CPU: each CPU pays its own world switches, a run ends when every CPU has reached its
+    # end, and each CPU keeps its slice in progress for the next run. VMs are isolated, so the
+    # order in which CPUs are simulated changes nothing a guest can see; deterministic too.
     def set_resources(
         self,
         vm: VM | str,
@@ -292,11 +312,16 @@ class Hypervisor:
         if new_limit is not None and new_limit < new_res:
             raise ValueError(f"limit {new_limit} is below the reservation {new_res}")
         others = sum(o.reservation for o in self._vms.values() if o is not vm)
-        if others + new_res > 1.0 + 1e-9:
-            raise ValueError(
-                f"reservation {new_res} does not fit: the host CPU is already {others:.2f} reserved"
-            )
+        self._check_reservation_fits(new_res, others)
         vm.shares, vm.reservation, vm.limit = new_shares, float(new_res), new_limit
+
+    def _check_reservation_fits(self, reservation: float, others: float) -> None:
+        """Raise ValueError if ``reservation`` (of one CPU) does not fit beside ``others``."""
+        if others + reservation > self.cpus + 1e-9:
+            where = "the host CPU is" if self.cpus == 1 else f"the host's {self.cpus} CPUs are"
+            raise ValueError(
+                f"reservation {reservation} does not fit: {where} already {others:.2f} reserved"
+            )
 
     def _entry(self, vm: VM) -> _Sched:
         """The scheduler's record of ``vm`` (made on first sight: it starts level with the others)."""
@@ -334,6 +359,9 @@ class Hypervisor:
         if vm.state != "running":
             return
         e = self._entry(vm)
+        if vm.left_cpu_at > self.clock:  # still on a CPU ahead of the host clock
+            heapq.heappush(q.busy, (vm.left_cpu_at, e.seq, vm, rejoin))
+            return
         wake = vm.wake_at
         if wake is not None and wake > self.clock:
             if wake < NEVER:  # a VM waiting for input (NEVER) wakes only from outside a run
@@ -376,22 +404,25 @@ class Hypervisor:
         The VM of a kept slice stays on the CPU (it is not filed); a kept slice whose
         circumstances changed since the last run ended is dropped first.
         """
-        sl = self._slice
-        if sl is not None and (not sl.vm.runnable or self._seen() != self._slice_seen):
-            self._end_slice(sl.vm)
-            sl = None
+        changed = self._seen() != self._slice_seen
+        for cpu in self._cpus:
+            sl = cpu.slice
+            if sl is not None and (changed or not sl.vm.runnable):
+                self._end_slice(sl.vm)
+        on_cpu = {cpu.slice.vm for cpu in self._cpus if cpu.slice is not None}
+        on_cpu |= {cpu.held for cpu in self._cpus if cpu.held is not None}
         q = _RunQueue()
         for vm in self._vms.values():
             acct = self._entry(vm).account
-            acct.mark = self.clock
+            acct.mark = max(self.clock, vm.left_cpu_at)
             self._sync(vm, acct)
             acct.exits = sum(e.count for e in vm.stats.exits.values())
             acct.exits_at_start = {
                 name: (e.count, e.cycles, e.host_seconds) for name, e in vm.stats.exits.items()
             }
             if vm.state == "running":
-                acct.active_from = self.clock
-                if sl is None or sl.vm is not vm:
+                acct.active_from = acct.mark
+                if vm not in on_cpu:
                     self._enqueue(q, vm, rejoin=True)
         return q
 
@@ -416,6 +447,9 @@ class Hypervisor:
     def _wake(self, q: _RunQueue) -> None:
         """Move sleepers whose time has come, and (in a new period) throttled VMs, to ready."""
         now = self.clock
+        while q.busy and q.busy[0][0] <= now:
+            _, _, vm, rejoin = heapq.heappop(q.busy)
+            self._enqueue(q, vm, rejoin)
         while q.sleeping and q.sleeping[0][0] <= now:
             _, _, vm = heapq.heappop(q.sleeping)
             self._enqueue(q, vm, rejoin=True)
@@ -469,6 +503,10 @@ class Hypervisor:
             wake = min(wake, self._entry(q.throttled[0]).throttled_until)
         return wake
 
+    def _next_event(self, q: _RunQueue) -> int:
+        """The earliest host cycle at which a VM may become ready (woken, released, freed)."""
+        return min(self._next_wake(q), q.busy[0][0]) if q.busy else self._next_wake(q)
+
     def _budget(self, q: _RunQueue, vm: VM) -> int:
         """Host cycles the next slice of ``vm`` may take (a run's end does not shorten it)."""
         now = self.clock
@@ -487,8 +525,10 @@ class Hypervisor:
         e = e or self._entry(vm)
         acct = e.account
         t = acct.mark
+        if t >= now:  # accounted up to there already (its slice ended on a CPU ahead)
+            return
         acct.mark = now
-        if vm.state != "running" or t >= now:
+        if vm.state != "running":
             return
         wake = vm.wake_at
         if wake is not None and wake > t:
@@ -501,14 +541,18 @@ class Hypervisor:
             t = stop
         acct.ready_cycles += now - t
 
-    def _run_one(self, sl: _Slice, end: int, instructions_left: int | None) -> int:
-        """Run the slice ``sl`` on until it ends or reaches ``end`` or the instructions left.
+    def _run_one(self, cpu: _CPU, end: int, instructions_left: int | None) -> int:
+        """Run the slice on ``cpu`` on until it ends or reaches ``end`` or the instructions left.
 
         Its first part charges the world switch (if the CPU last ran another VM) and rolls the
-        VM's period; the slice is done (``self._slice`` cleared) once its budget is used or the
-        VM cannot run on. Returns the guest instructions retired.
+        VM's period; the slice is done (``cpu.slice`` cleared) once its budget is used or the
+        VM cannot run on. The host clock follows the CPU's meanwhile. Returns the guest
+        instructions retired.
         """
+        sl = cpu.slice
+        assert sl is not None
         vm = sl.vm
+        self.clock = cpu.clock
         e = self._entry(vm)
         self._settle(vm, self.clock, e)
         start = self.clock
@@ -519,7 +563,7 @@ class Hypervisor:
             if not sl.begun:
                 sl.begun = True
                 self._used_in_period(vm, e)  # roll the period first: this slice counts in this one
-                if self._last is not None and self._last is not vm:
+                if cpu.last is not None and cpu.last is not vm:
                     switch = self.costs.world_switch
                     s.hypervisor_cycles += switch
                     stat = s.exits.get(WORLD_SWITCH)
@@ -529,7 +573,7 @@ class Hypervisor:
                     stat.cycles += switch
                     self.clock += switch  # the guest sees the switch's time pass
                     sl.left = max(1, sl.left - switch)
-                self._last = vm
+                cpu.last = vm
             budget = min(sl.left, end - self.clock)
             if instructions_left is not None:
                 budget = min(budget, instructions_left)  # an instruction takes at least a cycle
@@ -546,7 +590,7 @@ class Hypervisor:
         finally:  # even on Ctrl-C the counters keep adding up
             guest, hyp = s.guest_cycles - g0, s.hypervisor_cycles - h0
             used, ran = guest + hyp, s.instructions - i0
-            self.clock = start + used
+            self.clock = cpu.clock = vm.left_cpu_at = start + used
             self.guest_cycles += guest
             self.hypervisor_cycles += hyp
             self.instructions += ran
@@ -557,14 +601,14 @@ class Hypervisor:
             e.vtime += total // vm.shares
             e.vrem = total % vm.shares
             if sl.left <= 0 or not vm.runnable:
-                self._slice = None
+                cpu.slice = None
         if vm.state != "running" and e.account.active_from is not None:
             e.account.elapsed_cycles += self.clock - e.account.active_from
             e.account.active_from = None
         # a guest looping on a trap that emulation reflects (no instruction retires) still
         # costs hypervisor cycles: time moves on, so only a slice that used nothing is a hang
         if budget > 0 and used == 0 and ran == 0 and vm.runnable:
-            self._slice = None
+            cpu.slice = None
             raise RuntimeError(
                 f"VM {vm.name!r} made no progress in a slice at pc {vm.pc:#010x} "
                 f"({vm.message or 'no exit explains it'}); the hypervisor stopped to avoid a hang"
@@ -600,43 +644,82 @@ class Hypervisor:
         q = self._run_queue()
         done = False
         try:
-            while self.clock < end and (instructions is None or retired < instructions):
-                sl = self._slice
-                if sl is None:
+            while instructions is None or retired < instructions:
+                self._release(q)
+                cpu = self._next_cpu()
+                if cpu.clock >= end:
+                    break
+                self.clock = cpu.clock
+                if cpu.slice is None:
                     self._wake(q)
                     vm = self._pick(q)
                     if vm is None:
-                        wake = self._next_wake(q)
-                        if wake >= NEVER:
+                        wake = self._next_event(q)
+                        ahead = [c.clock for c in self._cpus if c.clock > cpu.clock]
+                        if wake >= NEVER and not ahead:
                             break  # nothing will ever run again without outside help
-                        self.idle_cycles += min(wake, end) - self.clock
-                        self.clock = min(wake, end)
+                        until = min(wake, end, *ahead)
+                        self.idle_cycles += until - cpu.clock
+                        cpu.clock = until
+                        self.clock = self._next_cpu().clock
                         if wake <= end:  # (idle cut by the run's end goes on in the next)
                             self._sample_host(regular=True)
                         continue
-                    sl = self._slice = _Slice(vm, self._budget(q, vm))
+                    cpu.slice = _Slice(vm, self._budget(q, vm))
+                sl = cpu.slice
                 left = None if instructions is None else instructions - retired
-                retired += self._run_one(sl, end, left)
-                if self._slice is not None:
-                    continue  # cut by the run's end: the slice goes on in the next run
-                vm = sl.vm
-                self._enqueue(q, vm, rejoin=False)
-                self._advance_vclock(q)
-                self._sample(vm, regular=True)
-                self._sample_host(regular=True)
+                retired += self._run_one(cpu, end, left)
+                if cpu.slice is None:  # (else cut by the run's end: it goes on in the next run)
+                    cpu.held = sl.vm  # back in the queue once the host clock gets there
+                    self._sample(sl.vm, regular=True)  # at the end of its slice
+                self.clock = self._next_cpu().clock
+            self.clock = self._next_cpu().clock
+            self._release(q)
+            busy = any(c.slice is not None or c.held is not None for c in self._cpus)
+            if not busy and self._next_event(q) >= NEVER:
+                self._idle_to(max(c.clock for c in self._cpus))  # nothing left: CPUs catch up
             self._wake(q)  # as the next look at this clock would: a 0-cycle run changes nothing
             done = True
         finally:
-            if not done:
-                self._slice = None  # an interrupted run ends its slice
-            if self._slice is not None:  # should it end here after all (see _end_slice)
-                low = self._least_vtime(q, self._slice.vm)
-                self._slice.vclock = max(self._vclock, low if low is not None else 0)
+            for cpu in self._cpus:
+                if not done:
+                    cpu.slice = None  # an interrupted run ends its slices
+                if cpu.slice is not None:  # should it end here after all (see _end_slice)
+                    low = self._least_vtime(q, cpu.slice.vm)
+                    cpu.slice.vclock = max(self._vclock, low if low is not None else 0)
+            self.clock = self._next_cpu().clock
             self._end_run()
             self.host_seconds += time.perf_counter() - t0
-            self._slice_seen = self._seen() if self._slice is not None else ()
+            kept = any(cpu.slice is not None for cpu in self._cpus)
+            self._slice_seen = self._seen() if kept else ()
             self._due = end if self.clock >= end else self.clock
         return cycles if self.clock >= end else self.clock - start
+
+    def _release(self, q: _RunQueue) -> None:
+        """Put back in the queue each VM whose slice ended at the host clock (CPUs in order)."""
+        now = self._next_cpu().clock
+        for cpu in self._cpus:
+            vm = cpu.held
+            if vm is not None and cpu.clock == now:
+                cpu.held = None
+                self.clock = now
+                self._enqueue(q, vm, rejoin=False)
+                self._advance_vclock(q)
+                self._sample_host(regular=True)
+
+    def _next_cpu(self) -> _CPU:
+        """The CPU that goes next: furthest behind (ties: one with a slice, then lower-numbered)."""
+        if len(self._cpus) == 1:
+            return self._cpus[0]
+        return min(self._cpus, key=lambda c: (c.clock, c.slice is None, c.index))
+
+    def _idle_to(self, clock: int) -> None:
+        """Every CPU behind ``clock`` idles up to it (nothing is left to run on any)."""
+        for cpu in self._cpus:
+            if cpu.clock < clock:
+                self.idle_cycles += clock - cpu.clock
+                cpu.clock = clock
+        self.clock = clock
 
     def _end_run(self) -> None:
         """Close the books at the end of a run: settle every VM, take a point of every series.
@@ -644,12 +727,12 @@ class Hypervisor:
         Every VM's period is brought up to date (as the next look would), but that of the VM
         whose slice goes on: its slice counts in the period it began in.
         """
-        now = self.clock
-        on_cpu = None if self._slice is None else self._slice.vm
+        on_cpu = {cpu.slice.vm for cpu in self._cpus if cpu.slice is not None}
         for vm in self._vms.values():
             e = self._entry(vm)
-            if vm is not on_cpu:
+            if vm not in on_cpu:
                 self._used_in_period(vm, e)
+            now = max(self.clock, vm.left_cpu_at)  # a VM may have run on a CPU ahead
             self._settle(vm, now, e)
             if e.account.active_from is not None:
                 e.account.elapsed_cycles += now - e.account.active_from
@@ -667,7 +750,7 @@ class Hypervisor:
             e.account.exits_at_start = {}
             if e.account.last_sample < now:
                 self._sample(vm)
-        if self._host_sampled < now or not len(self._host_series):
+        if self._host_sampled < self.clock or not len(self._host_series):
             self._sample_host()
 
     @property
@@ -689,17 +772,18 @@ class Hypervisor:
         are spaced by themselves: the extra point at the end of a run does not move them.
         """
         acct = self._entry(vm).account
+        now = max(self.clock, vm.left_cpu_at)  # its own time (it may have run on a CPU ahead)
         if regular:
-            if self.clock - acct.last_regular < self.sample_cycles:
+            if now - acct.last_regular < self.sample_cycles:
                 return
-            acct.last_regular = self.clock
-        if acct.last_sample == self.clock and len(acct.series):
+            acct.last_regular = now
+        if acct.last_sample == now and len(acct.series):
             return  # a point at this clock already (the end of the previous run)
         s = vm.stats
         shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
         acct.series.append(
             (
-                self.clock,
+                now,
                 s.instructions,
                 s.guest_cycles,
                 s.hypervisor_cycles,
@@ -710,7 +794,7 @@ class Hypervisor:
                 round(float((1.0 / shared).sum()) * PAGE_SIZE) if len(shared) else 0,
             )
         )
-        acct.last_sample = self.clock
+        acct.last_sample = now
 
     def _sample_host(self, regular: bool = False) -> None:
         """Add a point to the host's time series (``regular``: as in ``_sample``)."""
@@ -737,8 +821,11 @@ class Hypervisor:
     def _retire(self, vm: VM) -> None:
         """Forget a deleted VM's scheduling record (the host's counters keep what it used)."""
         self._sched.pop(vm, None)
-        if self._last is vm:
-            self._last = None
+        for cpu in self._cpus:
+            if cpu.last is vm:
+                cpu.last = None
+            if cpu.held is vm:
+                cpu.held = None
         self._end_slice(vm)
 
     def _end_slice(self, vm: VM) -> None:
@@ -748,10 +835,11 @@ class Hypervisor:
         clock moves up to the least virtual time among them (a VM that comes back later gets
         no more credit than against a slice that had ended there).
         """
-        sl = self._slice
-        if sl is not None and sl.vm is vm:
-            self._slice = None
-            self._vclock = max(self._vclock, sl.vclock)
+        for cpu in self._cpus:
+            sl = cpu.slice
+            if sl is not None and sl.vm is vm:
+                cpu.slice = None
+                self._vclock = max(self._vclock, sl.vclock)
 
     def metrics(self, vm: VM | str | None = None) -> HostMetrics | VMMetrics:
         """A snapshot of the host's counters, or of one VM's (``vm.metrics()`` is the same)."""
@@ -769,6 +857,7 @@ class Hypervisor:
             vms=len(self._vms),
             vms_running=sum(1 for v in self._vms.values() if v.state == "running"),
             exits=exit_table(self._exit_stats.items()),
+            cpus=self.cpus,
         )
 
     def _vm_metrics(self, vm: VM, entitled: dict[str, float] | None = None) -> VMMetrics:
@@ -786,7 +875,7 @@ class Hypervisor:
             shares=vm.shares,
             reservation=vm.reservation,
             limit=vm.limit,
-            entitlement=(entitled or entitlements(self._vms.values())).get(vm.name, 0.0),
+            entitlement=(entitled or entitlements(self._vms.values(), self.cpus)).get(vm.name, 0.0),
             instructions=s.instructions,
             guest_cycles=s.guest_cycles,
             hypervisor_cycles=s.hypervisor_cycles,
@@ -839,7 +928,7 @@ class Hypervisor:
         if kind == "host":
             return self._host_series.rows()
         out: list[dict[str, Any]] = []
-        entitled = entitlements(self._vms.values())
+        entitled = entitlements(self._vms.values(), self.cpus)
         for vm in self._vms.values():
             if kind == "series":
                 out += [{"vm": vm.name, **row} for row in self.series(vm).rows()]

@@ -278,7 +278,7 @@ class VMMetrics(_ExitTotals):
     shares: int
     reservation: float
     limit: float | None
-    entitlement: float  # fraction of the host CPU due to it if every powered-on VM were busy
+    entitlement: float  # fraction of one CPU due to it if every powered-on VM were busy
     instructions: int
     guest_cycles: int
     hypervisor_cycles: int
@@ -299,7 +299,7 @@ class VMMetrics(_ExitTotals):
 
     @property
     def cpu_share(self) -> float:
-        """Fraction of the host CPU it received while powered on (compare with ``entitlement``)."""
+        """Fraction of one host CPU it received while powered on (compare with ``entitlement``)."""
         return self.consumed_cycles / self.elapsed_cycles if self.elapsed_cycles else 0.0
 
     @property
@@ -363,20 +363,30 @@ class HostMetrics(_ExitTotals):
     vms: int
     vms_running: int
     exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)  # all VMs, deleted ones too
+    cpus: int = 1  # host CPUs: guest + hypervisor + idle cycles add up over all of them
 
     @property
     def busy_cycles(self) -> int:
-        """Host cycles some VM used (guest + hypervisor)."""
+        """Host cycles some VM used (guest + hypervisor), on all CPUs together."""
         return self.guest_cycles + self.hypervisor_cycles
 
     @property
+    def cpu_cycles(self) -> int:
+        """Host cycles all CPUs lived through: ``clock`` with one CPU, about ``clock * cpus``.
+
+        With several CPUs each has its own clock; ``clock`` is the earliest, and a CPU's slice
+        can end past it, so this exceeds ``clock * cpus`` by what CPUs ran ahead.
+        """
+        return self.busy_cycles + self.idle_cycles
+
+    @property
     def utilization(self) -> float:
-        """Fraction of host time the CPU was busy."""
-        return self.busy_cycles / self.clock if self.clock else 0.0
+        """Fraction of the host's CPU time that was busy (all CPUs together)."""
+        return self.busy_cycles / self.cpu_cycles if self.cpu_cycles else 0.0
 
     @property
     def time_split(self) -> dict[str, int]:
-        """Host time by what the CPU was doing (sums to ``clock``)."""
+        """Host CPU time by what the CPUs were doing (sums to ``cpu_cycles``)."""
         return {
             "guest": self.guest_cycles,
             "hypervisor": self.hypervisor_cycles,
@@ -402,24 +412,25 @@ def format_exits(exits: Sequence[ExitMetrics], title: str = "") -> str:
 
 
 # ---- entitlement -----------------------------------------------------------------------------
-def entitlements(vms: Iterable[VM]) -> dict[str, float]:
-    """Each powered-on VM's fair fraction of the host CPU by shares, reservation and limit.
+def entitlements(vms: Iterable[VM], cpus: int = 1) -> dict[str, float]:
+    """Each powered-on VM's fair fraction of one CPU by shares, reservation and limit.
 
-    The vSphere rule, computed as if every powered-on ("running") VM were busy: the CPU is divided
-    in proportion to shares, but never below a VM's reservation nor above its limit (water
-    filling). VMs that are not running are entitled to nothing.
+    The vSphere rule, computed as if every powered-on ("running") VM were busy: the host's
+    ``cpus`` CPUs are divided in proportion to shares, but never below a VM's reservation nor
+    above its limit, nor above one CPU (a VM has one vCPU): water filling. VMs that are not
+    running are entitled to nothing.
     """
     key = tuple(
         (vm.name, float(vm.shares), float(vm.reservation), 1.0 if vm.limit is None else vm.limit)
         for vm in vms
         if vm.state == "running"
     )
-    return dict(_water_fill(key))
+    return dict(_water_fill(key, cpus))
 
 
 @functools.lru_cache(maxsize=256)
 def _water_fill(
-    active: tuple[tuple[str, float, float, float], ...],
+    active: tuple[tuple[str, float, float, float], ...], cpus: int = 1
 ) -> tuple[tuple[str, float], ...]:
     """``entitlements`` of (name, shares, reservation, limit) rows, cached by configuration."""
     # the live charts ask several times a second; the answer changes only with the configuration
@@ -428,7 +439,7 @@ def _water_fill(
     w = [row[1] for row in active]
     lo = [row[2] for row in active]
     hi = [float(row[3]) for row in active]
-    if sum(hi) <= 1.0:
+    if sum(hi) <= cpus:
         return tuple((row[0], h) for row, h in zip(active, hi, strict=True))
 
     def total(x: float) -> float:
@@ -437,7 +448,7 @@ def _water_fill(
     a, b = 0.0, max(h / wi for h, wi in zip(hi, w, strict=True))
     for _ in range(100):  # bisection: total() is monotone in x
         mid = (a + b) / 2
-        a, b = (mid, b) if total(mid) < 1.0 else (a, mid)
+        a, b = (mid, b) if total(mid) < cpus else (a, mid)
     return tuple(
         (row[0], min(max(wi * b, li), hi_))
         for row, wi, li, hi_ in zip(active, w, lo, hi, strict=True)

@@ -401,8 +401,8 @@ def apply_state(vm: VM, state: SavedState, refill: bool = True) -> None:
     if state.guest_clock is None:
         vm.clock_offset = 0  # start() sets it from the guest's cycle counter
     else:
-        vm.clock_offset = hv.clock - state.guest_clock
-    vm.paused_at = hv.clock if vm.state == "paused" else None  # its time stands still from now
+        vm.clock_offset = vm.now - state.guest_clock
+    vm.paused_at = vm.now if vm.state == "paused" else None  # its time stands still from now
     if state.wake_in is None:
         vm.wake_at = None
     elif state.wake_in >= NEVER:

@@ -172,6 +172,7 @@ class VM:
         self.wake_at: int | None = None  # host cycle at which a waiting VM becomes runnable
         self.clock_offset = 0  # host cycle at which the guest's cycle counter was 0
         self.paused_at: int | None = None  # host cycle of the pause (guest time stands still)
+        self.left_cpu_at = 0  # host cycle at which its last slice ended (on its CPU's clock)
         if shared_frames is None:
             pages = memory // PAGE_SIZE
             frames = hv.memory.alloc(pages, f"VM {name!r} ({format_size(memory)})")
@@ -215,7 +216,7 @@ class VM:
         """Power on a created VM so that ``hv.run`` schedules it. Legal when: created."""
         self._require("start", "created")
         self.state = "running"
-        self.clock_offset = self.hv.clock - int(self.cpu.st[ST_GCSR + CSR_CYCLE])
+        self.clock_offset = self.now - int(self.cpu.st[ST_GCSR + CSR_CYCLE])
 
     def pause(self) -> None:
         """Stop scheduling the VM, keeping all its state. Legal when: running.
@@ -226,13 +227,13 @@ class VM:
         """
         self._require("pause", "running")
         self.state = "paused"
-        self.paused_at = self.hv.clock
+        self.paused_at = self.now
 
     def resume(self) -> None:
         """Schedule a paused VM again (its guest time goes on from the pause). Legal when: paused."""
         self._require("resume", "paused")
         if self.paused_at is not None:
-            gone = self.hv.clock - self.paused_at  # host time the guest did not see
+            gone = self.now - self.paused_at  # host time the guest did not see
             self.clock_offset += gone
             if self.wake_at is not None and self.wake_at < NEVER:
                 self.wake_at += gone
@@ -240,12 +241,21 @@ class VM:
         self.state = "running"
 
     @property
+    def now(self) -> int:
+        """The host cycle this VM has reached: the host clock, or later where its last slice ran.
+
+        With several host CPUs, a slice can end on a CPU ahead of the host clock (the
+        earliest CPU's); the VM's time is then that CPU's, and it does not run again before.
+        """
+        return max(self.hv.clock, self.left_cpu_at)
+
+    @property
     def guest_clock(self) -> int:
         """The guest's time (its cycle counter) now: host clock minus the time it was not on."""
         if self.state == "created":
             return int(self.cpu.st[ST_GCSR + CSR_CYCLE])
         now = self.paused_at if self.state == "paused" and self.paused_at is not None else None
-        return (self.hv.clock if now is None else now) - self.clock_offset
+        return (self.now if now is None else now) - self.clock_offset
 
     def stop(self) -> None:
         """Power off (its state is kept for inspection). Legal when: created, running, paused."""
@@ -414,7 +424,7 @@ class VM:
     @property
     def runnable(self) -> bool:
         """Running and not waiting for an interrupt."""
-        return self.state == "running" and (self.wake_at is None or self.wake_at <= self.hv.clock)
+        return self.state == "running" and (self.wake_at is None or self.wake_at <= self.now)
 
     def _idle(self) -> None:
         """The guest waits for an interrupt: sleep until its timer, or until input arrives."""

@@ -120,7 +120,7 @@ class Dashboard(widgets.VBox):
         event loop runs, as in Jupyter); without it, run ``hv.run(...)`` and call ``refresh()``.
     runner : the Runner that advances the hypervisor (default: the hypervisor's shared one).
     export_dir : the folder that export and import paths are relative to.
-    host_memory : the memory of the new hypervisor made when ``hv`` is None.
+    host_memory, cpus : the memory and CPUs of the new hypervisor made when ``hv`` is None.
     """
 
     error = Unicode("", help="the last error, as a readable message ('' after a success)")
@@ -135,9 +135,10 @@ class Dashboard(widgets.VBox):
         runner: Runner | None = None,
         export_dir: str | Path = ".",
         host_memory: int | str = "64M",
+        cpus: int = 1,
     ) -> None:
         started = time.perf_counter()
-        self.hv = Hypervisor(host_memory=host_memory) if hv is None else hv
+        self.hv = Hypervisor(host_memory=host_memory, cpus=cpus) if hv is None else hv
         if not isinstance(self.hv, Hypervisor):
             raise TypeError(f"Dashboard needs a vmlab Hypervisor, not {type(hv).__name__}")
         self.runner = runner if runner is not None else runner_for(self.hv)
@@ -654,7 +655,8 @@ class Dashboard(widgets.VBox):
         running = self.runner.state if self.runner.running else "not running"
         self.host_html.value = (
             f'<div style="{MONO}"><b>host</b> · memory {m.memory_used / 2**20:.1f} of '
-            f"{m.memory_size / 2**20:.0f} MiB lent to VMs · clock {m.clock:,} cycles · "
+            f"{m.memory_size / 2**20:.0f} MiB lent to VMs · {m.cpus} CPU{'s' if m.cpus > 1 else ''} · "
+            f"clock {m.clock:,} cycles · "
             f"{m.vms} VMs, {m.vms_running} running · background run: {running}</div>"
         )
         self._status(self.message)
@@ -765,11 +767,12 @@ class Dashboard(widgets.VBox):
         span = host.clock - last["clock"]
         x = host.clock / 1e6
         prev_host = last["host"]
+        lived = max(1, host.cpu_cycles - prev_host.cpu_cycles)  # all CPUs (one: the span)
         self.overhead_chart.push(
             clock=x,
-            guest=(host.guest_cycles - prev_host.guest_cycles) / span,
-            hypervisor=(host.hypervisor_cycles - prev_host.hypervisor_cycles) / span,
-            idle=(host.idle_cycles - prev_host.idle_cycles) / span,
+            guest=(host.guest_cycles - prev_host.guest_cycles) / lived,
+            hypervisor=(host.hypervisor_cycles - prev_host.hypervisor_cycles) / lived,
+            idle=(host.idle_cycles - prev_host.idle_cycles) / lived,
         )
         seconds = host.host_seconds - prev_host.host_seconds
         if seconds > 0:
@@ -841,6 +844,8 @@ class Dashboard(widgets.VBox):
         )
 
 
-def lab(hv: Hypervisor | None = None, host_memory: int | str = "64M", **kwargs: Any) -> Dashboard:
-    """The lab dashboard on ``hv`` (or on a new hypervisor with ``host_memory``)."""
-    return Dashboard(hv, host_memory=host_memory, **kwargs)
+def lab(
+    hv: Hypervisor | None = None, host_memory: int | str = "64M", cpus: int = 1, **kwargs: Any
+) -> Dashboard:
+    """The lab dashboard on ``hv`` (or on a new hypervisor with ``host_memory`` and ``cpus``)."""
+    return Dashboard(hv, host_memory=host_memory, cpus=cpus, **kwargs)
