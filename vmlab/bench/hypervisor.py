@@ -43,7 +43,7 @@ from ..hypervisor import MODES, Hypervisor
 from ..hypervisor.metrics import baseline, overhead
 from ..isa.arch import WALK_REF_CYCLES
 from ..machine import Machine
-from .runner import _spread_text, in_fresh_processes, spread
+from .runner import format_spread, in_fresh_processes, spread
 
 __all__ = [
     "HV_TARGETS",
@@ -408,7 +408,9 @@ def run_hypervisor_benchmark(
     """Measure (a) to (d); returns the JSON-ready "hypervisor" section of the report."""
     s = HvSettings.quick() if quick else HvSettings.full()
     say = progress or (lambda _text: None)
-    say("hypervisor: sieve, bare metal and hw-assist VMs, side by side")
+    say(
+        f"hypervisor: sieve, bare metal and hw-assist VMs, side by side, in {s.processes} processes"
+    )
     section: dict[str, Any] = {"quick": s.is_quick, "hw_assist_sieve": _hw_assist_sieve(s)}
     section["exit_cost"] = _exit_costs(s, say)
     section["minikernel"] = _kernel_overhead(s, say)
@@ -472,7 +474,7 @@ def format_hypervisor(section: dict[str, Any], met: dict[str, bool]) -> list[str
         lines.append(
             f"      {path + ' exits':<16}{p['vm_cycles']:>13,}{_pct(p['cycle_overhead']):>10}"
             f"{p['tlb_misses']:>10,}{_ms(p['vm_seconds']):>11}   "
-            f"{_spread_text(p['time_overhead_spread'], _pct):<32} {target}".rstrip()
+            f"{format_spread(p['time_overhead_spread'], _pct):<32} {target}".rstrip()
         )
     e = section["exit_cost"]
     lines.append("  (b) host cost of one exit, jitted vs Python path (fastpath microbenchmark)")

@@ -56,6 +56,7 @@ __all__ = [
     "Settings",
     "add_arguments",
     "format_report",
+    "format_spread",
     "in_fresh_processes",
     "main",
     "measure_workloads",
@@ -534,7 +535,7 @@ def _time(seconds: float) -> str:
     return f"{value:.{decimals}f} {unit}"
 
 
-def _spread_text(
+def format_spread(
     s: dict[str, Any], show: Callable[[float], str], bound: Callable[[float], str] | None = None
 ) -> str:
     """A median with its spread across processes: ``20.3x (18.8-24.1, 5 processes)``."""
@@ -578,7 +579,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"  {entry['title']:<14}{size:<20}{entry['instructions']:>14,}"
             f"{_time(entry['emulated_seconds']):>12}   "
-            + _spread_text(entry["mips_spread"], lambda v: f"{v:.1f}")
+            + format_spread(entry["mips_spread"], lambda v: f"{v:.1f}")
         )
     lines += [
         "",
@@ -610,7 +611,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"  {entry['title']:<14}{_time(entry['native_seconds']):>10}"
             f"{_time(entry['emulated_seconds']):>12}   "
-            f"{_spread_text(entry['slowdown_vs_native_spread'], ratio, one):<32} {target}"
+            f"{format_spread(entry['slowdown_vs_native_spread'], ratio, one):<32} {target}"
         )
     lines += [
         "",
@@ -618,7 +619,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"  cold JIT compile: import + first run, empty VMLAB_CACHE_DIR  "
         f"{_time(report['cold_compile_seconds'])} (the best run; no target)",
         '  warm start: python -c "import vmlab; run hello" (wall)       '
-        + _spread_text(report["warm_start_spread"], _time)
+        + format_spread(report["warm_start_spread"], _time)
         + f"   < {t['warm_start_max_seconds']:g} s {_verdict(met['warm_start_seconds'])}",
     ]
     lines += _hypervisor_lines(report)
