@@ -523,6 +523,7 @@ program = st.lists(piece, min_size=1, max_size=24).map(lambda ps: [w for p in ps
     exits=st.sampled_from(EXITS),
     clone=st.booleans(),
     pause_at=st.integers(2_000, 40_000),
+    cpus=st.sampled_from([1, 2]),  # with two, the attacker and its neighbour run side by side
 )
 def test_random_guest_programs_never_touch_another_vm_or_the_hypervisor(
     words: list[int],
@@ -532,8 +533,9 @@ def test_random_guest_programs_never_touch_another_vm_or_the_hypervisor(
     exits: str,
     clone: bool,
     pause_at: int,
+    cpus: int,
 ) -> None:
-    hv = Hypervisor(host_memory="512K")
+    hv = Hypervisor(host_memory="512K", cpus=cpus)
     code = np.array(words, dtype="<u4").tobytes()
     # a paused neighbour with a state of its own (part of its program has run)
     paused = hv.create_vm(
