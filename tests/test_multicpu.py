@@ -276,3 +276,32 @@ def test_dashboard_charts_the_host_over_all_its_cpus() -> None:
         assert g + h + i == pytest.approx(1.0)  # a fraction of all the host's CPU time
         assert i == pytest.approx(0.5, abs=0.01)  # one VM, two CPUs: one of them idles
     assert "2 CPUs" in d.host_html.value
+
+
+def test_an_instruction_budget_counts_the_vms_on_every_cpu() -> None:
+    hv = Hypervisor(host_memory="4M", cpus=2)
+    a, b = spinners(hv, 1000, 1000)
+    hv.run(instructions=100_000)
+    ran = a.stats.instructions + b.stats.instructions
+    assert ran == hv.instructions
+    assert 100_000 <= ran <= 100_001
+    assert a.stats.instructions > 0 and b.stats.instructions > 0  # both CPUs ran
+
+
+def test_deleting_a_vm_whose_cpu_is_ahead_leaves_the_others_running() -> None:
+    hv = Hypervisor(host_memory="4M", cpus=2)
+    a, b, c = spinners(hv, 1000, 1000, 1000)
+    hv.run(cycles=1_000_003)
+    ahead = max(hv._cpus, key=lambda cpu: cpu.clock)
+    gone = ahead.slice.vm if ahead.slice is not None else ahead.held
+    assert gone is not None
+    gone.stop()
+    gone.delete()
+    assert all(
+        cpu.held is not gone and (cpu.slice is None or cpu.slice.vm is not gone) for cpu in hv._cpus
+    )
+    rest = [vm for vm in (a, b, c) if vm is not gone]
+    before = [vm.stats.consumed_cycles for vm in rest]
+    hv.run(cycles=2_000_000)
+    for vm, was in zip(rest, before, strict=True):  # two VMs, two CPUs: a CPU each
+        assert vm.stats.consumed_cycles - was == pytest.approx(2_000_000, rel=0.01)

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def lab(hv: Hypervisor | None = None, host_memory: int | str = "64M", **kwargs: Any) -> Any:
+def lab(
+    hv: Hypervisor | None = None, host_memory: int | str = "64M", cpus: int = 1, **kwargs: Any
+) -> Any:
     """The lab dashboard (``vmlab.ui.Dashboard``) on ``hv`` or a new hypervisor, for Jupyter."""
     from .ui import lab as make_lab
 
-    return make_lab(hv, host_memory=host_memory, **kwargs)
+    return make_lab(hv, host_memory=host_memory, cpus=cpus, **kwargs)
 
 
 # The hypervisor is imported on first use of one of these names, not by ``import vmlab``: running a
