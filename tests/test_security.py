@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from vmlab import VM, Hypervisor, assemble, images
+from vmlab.devices.console import MAX_KEPT_OUTPUT
 from vmlab.hypervisor import MODES
 from vmlab.hypervisor import hypercalls as hc
 from vmlab.isa.arch import PAGE_SIZE
@@ -168,3 +169,35 @@ def test_console_write_accepts_exactly_buffers_inside_guest_ram(
         assert printed == b""
     else:
         assert printed == vm.read_guest(buffer, length)
+
+
+@pytest.mark.parametrize("mode", ["paravirtual", "hw-assist"])
+def test_console_write_writes_at_most_a_page_per_call_and_the_host_keeps_a_bounded_tail(
+    mode: str,
+) -> None:
+    """A guest printing all of its RAM over and over cannot make the host hold it all."""
+    hv = Hypervisor(host_memory="1M")
+    src = f"""
+    _start: li   s0, 0
+    again:  li   a0, {hc.HC_CONSOLE_WRITE}
+            li   a1, 0
+            li   a2, {RAM}          # all of its RAM, every time
+            hcall
+            mv   s1, a0             # bytes written
+            addi s0, s0, 1
+            li   t0, 3000
+            bltu s0, t0, again
+            mv   a0, s1
+            halt                    # exit code = what the last call wrote
+    """
+    vm = hv.create_vm("v", assemble(src), memory=RAM, mode=mode)
+    vm.write_guest(RAM - 16, b"the end of RAM!\n")
+    vm.start()
+    hv.run(cycles=2_000_000_000)
+    assert vm.stop_reason == "halt", vm.message
+    assert vm.exit_code == hc.CONSOLE_WRITE_MAX  # a page per call, not all 64 KiB
+    assert vm.stats.hypercalls["console_write"] == 3000
+    out = vm.console.output_bytes
+    assert len(out) == MAX_KEPT_OUTPUT  # the newest output, bounded
+    assert vm.console.dropped == 3000 * hc.CONSOLE_WRITE_MAX - MAX_KEPT_OUTPUT
+    assert out[-hc.CONSOLE_WRITE_MAX :] == vm.read_guest(0, hc.CONSOLE_WRITE_MAX)

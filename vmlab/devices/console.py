@@ -72,12 +72,21 @@ class Console:
             return b""
         chunk = self.out_buffer[:n].tobytes()
         self._st[DEV_CON_OUT_LEN] = 0
-        self._kept += chunk
+        self._keep(chunk)
+        return chunk
+
+    def _keep(self, data: bytes) -> None:
+        """Add output to what is kept, dropping the oldest beyond ``MAX_KEPT_OUTPUT``."""
+        self._kept += data
         if len(self._kept) > MAX_KEPT_OUTPUT:
             cut = len(self._kept) - MAX_KEPT_OUTPUT
             del self._kept[:cut]
             self.dropped += cut
-        return chunk
+
+    def write(self, data: bytes) -> None:
+        """Output written by the host for the guest (a paravirtual console write), kept in order."""
+        self.drain()
+        self._keep(bytes(data))
 
     @property
     def output_bytes(self) -> bytes:

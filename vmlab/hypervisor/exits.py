@@ -242,10 +242,13 @@ def handle_hcall(vm: VM) -> int:
         vm._guest_stopped("poweroff", int(regs[A1]))
         return cost
     if num == hc.HC_CONSOLE_WRITE:
+        buffer, length = int(regs[A1]), int(regs[A2])
         if vm.hv.UNSAFE_unchecked_hypercall_buffers:  # the planted bug: no bounds check
-            data = vm.read_host_unchecked(int(regs[A1]), int(regs[A2]))
+            data = vm.read_host_unchecked(buffer, min(length, hc.CONSOLE_WRITE_MAX))
+        elif not vm.in_guest_ram(buffer, length):
+            data = None
         else:
-            data = vm.read_guest(int(regs[A1]), int(regs[A2]))
+            data = vm.read_guest(buffer, min(length, hc.CONSOLE_WRITE_MAX))
         if data is None:
             regs[A0] = hc.E_BADARG & M32
         else:

@@ -24,7 +24,7 @@ a0    name           arguments -> result                                        
 4     idle           wait until an enabled interrupt is pending (like wfi) -> 0            no
 5     tlbflush       -> 0                                                                  yes
 6     poweroff       a1 = exit code; does not return                                       no
-7     console_write  a1 = buffer, a2 = length -> bytes written                             no
+7     console_write  a1 = buffer, a2 = length -> bytes written (at most CONSOLE_WRITE_MAX)  no
 8     set_timer      a1 = cycles from now -> 0 (timecmp = now + a1)                        yes
 9     batch          a1 = address of a2 (num, arg1, arg2) word triples -> calls done       no
 10    csr_set        a1 = csr, a2 = bits -> 0 (csr = csr OR bits)                          yes
@@ -34,6 +34,10 @@ a0    name           arguments -> result                                        
 ====  =============  ====================================================================  =======
 
 [1] a read inside a batch is done, but its value is not returned (only the count of calls done).
+
+``console_write`` checks the whole buffer but writes at most ``CONSOLE_WRITE_MAX`` bytes of it (a
+page) per call and returns how many it wrote; a guest with more to say calls again from there, as
+with a ``write`` system call. So one exit cannot make the host copy a guest's whole RAM.
 
 Errors: an unknown number returns ``E_BADCALL``; an unknown or read-only CSR, or a buffer or frame
 that is not inside guest RAM, returns ``E_BADARG`` (and the call does nothing). A batch stops at the
@@ -84,6 +88,7 @@ HC_CSR_CLEAR = 11  # a1 = csr, a2 = bits -> 0 (csr &= ~bits)
 HC_TRAP_INFO = 12  # -> a0 = cause, a1 = epc, a2 = tval, a3 = status (one exit instead of four)
 HC_ERET_REGS = 13  # a1 = guest-physical address of 4 words, a2 = pc: epc = pc, eret, a0..a3 = words
 
+CONSOLE_WRITE_MAX = 4096  # most bytes one console_write writes (it returns how many it wrote)
 BATCH_LIMIT = 128  # most calls one exit of a batch carries out; the rest continue in new exits
 BATCH_CONTINUED = 1 << 31  # a0 of a batch in progress: this bit | the calls it has done so far
 

@@ -309,9 +309,13 @@ class VM:
     def _host_addr(self, gpa: int) -> int:
         return int(self.p2m[gpa // PAGE_SIZE] >> P2M_SHIFT) * PAGE_SIZE + gpa % PAGE_SIZE
 
+    def in_guest_ram(self, gpa: int, n: int) -> bool:
+        """Whether the ``n`` bytes from guest-physical ``gpa`` are all inside guest RAM."""
+        return n >= 0 and gpa >= 0 and gpa + n <= self.memory_size
+
     def read_guest(self, gpa: int, n: int) -> bytes | None:
         """``n`` bytes of guest-physical memory, or None if the range is outside guest RAM."""
-        if n < 0 or gpa < 0 or gpa + n > self.memory_size:
+        if not self.in_guest_ram(gpa, n):
             return None
         raw = self.hv.memory.mem.view(np.uint8)
         out = bytearray()
@@ -417,8 +421,7 @@ class VM:
 
     def console_write(self, data: bytes) -> None:
         """Append bytes to the console output (a paravirtual console write)."""
-        self.console.drain()
-        self.console._kept += data
+        self.console.write(data)
 
     # ---- running -------------------------------------------------------------------------
     @property
