@@ -35,6 +35,10 @@ a0    name           arguments -> result                                        
 
 [1] a read inside a batch is done, but its value is not returned (only the count of calls done).
 
+"Now" (``csr_read`` of ``cycle``, ``set_timer``) is the guest's cycle counter as the ``hcall``
+starts, like a ``csrr cycle`` just before it: the call's own cost (``hcall`` in ``costs.py``) is
+not in it, and the guest's clock has moved on by that cost when it runs again.
+
 ``console_write`` checks the whole buffer but writes at most ``CONSOLE_WRITE_MAX`` bytes of it (a
 page) per call and returns how many it wrote; a guest with more to say calls again from there, as
 with a ``write`` system call. So one exit cannot make the host copy a guest's whole RAM.
