@@ -4,9 +4,10 @@ Time is the host's modelled clock (``hv.clock``, in cycles). Each VM's guest clo
 (offset to start at 0 when the VM starts), so a guest sees time pass while other VMs run and while
 the VMM handles its exits: the overhead of virtualization is visible from inside, as on real
 hardware. A host has one or more CPUs, each with its own clock; a VM has one vCPU, so it runs
-on one CPU at a time, and the host clock is the earliest CPU's (see "Several CPUs" below). Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with
-vSphere-style reservation and limit (fractions of one CPU) per period; a VM waiting in wfi
-costs nothing; runs are deterministic, and where a ``run`` call ends does not change the schedule
+on one CPU at a time, and the host clock is the earliest CPU's (see "Several CPUs" below).
+Scheduling is weighted fair queuing of vCPUs by shares (in virtual time), with vSphere-style
+reservation and limit (fractions of one CPU) per period; a VM waiting in wfi costs nothing; runs
+are deterministic, and where a ``run`` call ends does not change the schedule
 (``run(cycles=a); run(cycles=b)`` is ``run(cycles=a + b)``). Accounting is in
 ``vmlab.hypervisor.metrics``.
 """
@@ -186,9 +187,10 @@ class Hypervisor:
 
         ``mode`` is one of "trap-and-emulate", "binary-translation", "paravirtual", "hw-assist";
         ``reservation`` and ``limit`` are fractions of one host CPU (a VM's one vCPU can use
-        at most one CPU; the reservations of all VMs together fit in ``cpus``); ``exits`` chooses the exit
-        handlers ("python": readable, slower; "jit": compiled fast path). Fails with a clear error
-        and changes nothing if the name is taken, an argument is bad or memory does not fit.
+        at most one CPU; the reservations of all VMs together fit in ``cpus``); ``exits``
+        chooses the exit handlers ("python": readable, slower; "jit": compiled fast path). Fails
+        with a clear error and changes nothing if the name is taken, an argument is bad or
+        memory does not fit.
         ``_shared_frames`` is internal (``vm.clone(linked=True)``): share those frames instead.
         """
         if not isinstance(name, str) or not name or not name.isprintable():
