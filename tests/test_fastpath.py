@@ -368,7 +368,7 @@ HCALLS = {
     "csr_read": 3,
     "set_timer": 1,
     "tlbflush": 1,
-    "99": 1,
+    "unknown": 1,  # hypercall 99
     "console_write": 1,
     "batch": 1,
     "batch.csr_write": 1,  # the calls done inside the batch

@@ -201,3 +201,32 @@ def test_console_write_writes_at_most_a_page_per_call_and_the_host_keeps_a_bound
     assert len(out) == MAX_KEPT_OUTPUT  # the newest output, bounded
     assert vm.console.dropped == 3000 * hc.CONSOLE_WRITE_MAX - MAX_KEPT_OUTPUT
     assert out[-hc.CONSOLE_WRITE_MAX :] == vm.read_guest(0, hc.CONSOLE_WRITE_MAX)
+
+
+@pytest.mark.parametrize("exits", EXITS)
+@pytest.mark.parametrize("mode", ["paravirtual", "hw-assist"])
+def test_trying_every_hypercall_number_keeps_the_hosts_count_table_small(
+    mode: str, exits: str
+) -> None:
+    """Unknown numbers are all counted under one name: a guest cannot grow host memory that way."""
+    hv = Hypervisor(host_memory="1M")
+    src = """
+    _start: li   s0, 1000           # unknown numbers from here
+            li   s1, 6000
+            li   s2, 0              # calls refused with E_BADCALL
+    again:  mv   a0, s0
+            hcall
+            li   t0, -1
+            bne  a0, t0, next
+            addi s2, s2, 1
+    next:   addi s0, s0, 1
+            bltu s0, s1, again
+            mv   a0, s2
+            halt                    # exit code = the refused calls
+    """
+    vm = hv.create_vm("v", assemble(src), memory=RAM, mode=mode, exits=exits)
+    vm.start()
+    hv.run(cycles=1_000_000_000)
+    assert vm.stop_reason == "halt", vm.message
+    assert vm.exit_code == 5000
+    assert vm.stats.hypercalls == {hc.UNKNOWN: 5000}

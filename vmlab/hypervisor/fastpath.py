@@ -434,7 +434,7 @@ def _fold(vm: VM, cnt: np.ndarray, seconds: float) -> int:
         stat.cycles += cycles
         stat.host_seconds += cycles * share  # an estimate (see the module docstring)
     for num in np.flatnonzero(cnt[C_HCALLS : C_HCALLS + NUM_HCALL_SLOTS]).tolist():
-        name = hc.NAMES.get(num, str(num))
+        name = hc.name(num)
         stats.hypercalls[name] = stats.hypercalls.get(name, 0) + int(cnt[C_HCALLS + num])
     stats.translated_pages += int(cnt[C_TRANSLATED])
     used = int(cnt[C_USED])

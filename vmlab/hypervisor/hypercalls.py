@@ -43,7 +43,7 @@ not in it, and the guest's clock has moved on by that cost when it runs again.
 page) per call and returns how many it wrote; a guest with more to say calls again from there, as
 with a ``write`` system call. So one exit cannot make the host copy a guest's whole RAM.
 
-Errors: an unknown number returns ``E_BADCALL``; an unknown or read-only CSR, or a buffer or frame
+Errors: an unknown number returns ``E_BADCALL`` (and is counted as ``"unknown"``); an unknown or read-only CSR, or a buffer or frame
 that is not inside guest RAM, returns ``E_BADARG`` (and the call does nothing). A batch stops at the
 first call that fails or that may not be batched; its result is the number of calls done before.
 It costs one ``hcall`` for the exit plus ``batch_entry`` for each call done (``costs.py``), and
@@ -99,6 +99,18 @@ BATCH_CONTINUED = 1 << 31  # a0 of a batch in progress: this bit | the calls it 
 VERSION = 2  # 2: trap_info and eret_regs added
 E_BADCALL = -1  # unknown hypercall number
 E_BADARG = -2  # bad argument (unknown CSR, buffer outside guest memory, ...)
+
+UNKNOWN = "unknown"  # the name every unknown number is counted under in vm.stats.hypercalls
+
+
+def name(num: int) -> str:
+    """The name a hypercall number is counted under (every unknown number as ``UNKNOWN``).
+
+    One name for all unknown numbers keeps the count table small: a guest trying every number
+    must not grow the host's memory one entry at a time.
+    """
+    return NAMES.get(num, UNKNOWN)
+
 
 NAMES: dict[int, str] = {
     HC_VERSION: "version",
