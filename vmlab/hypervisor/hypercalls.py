@@ -43,9 +43,10 @@ not in it, and the guest's clock has moved on by that cost when it runs again.
 page) per call and returns how many it wrote; a guest with more to say calls again from there, as
 with a ``write`` system call. So one exit cannot make the host copy a guest's whole RAM.
 
-Errors: an unknown number returns ``E_BADCALL`` (and is counted as ``"unknown"``); an unknown or read-only CSR, or a buffer or frame
-that is not inside guest RAM, returns ``E_BADARG`` (and the call does nothing). A batch stops at the
-first call that fails or that may not be batched; its result is the number of calls done before.
+Errors: an unknown number returns ``E_BADCALL`` (and is counted as ``"unknown"``); an unknown or
+read-only CSR, or a buffer or frame that is not inside guest RAM, returns ``E_BADARG`` (and the call
+does nothing). A batch stops at the first call that fails or that may not be batched; its result is
+the number of calls done before.
 It costs one ``hcall`` for the exit plus ``batch_entry`` for each call done (``costs.py``), and
 ``vm.stats.hypercalls`` counts those calls as ``"batch.<name>"`` beside the one ``"batch"``.
 
