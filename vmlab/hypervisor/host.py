@@ -68,20 +68,25 @@ class HostMemory:
 
     def release(self, frames: np.ndarray) -> None:
         """Drop one owner of each frame; a frame nobody owns is scrubbed and freed."""
-        for f in np.asarray(frames, dtype=np.int64).tolist():
+        owned = np.asarray(frames, dtype=np.int64).tolist()
+        for f in owned:  # all checked before any is changed
             if f < HYPERVISOR_FRAMES or self.refs[f] <= 0:
                 raise ValueError(f"frame {f} is not owned by a VM")
+        freed = []
+        for f in owned:
             self.refs[f] -= 1
             if self.refs[f] == 0:
-                self.scrub(f)
-                heapq.heappush(self._free, f)
+                freed.append(f)
+        self.scrub(np.array(freed, dtype=np.int64))
+        for f in freed:
+            heapq.heappush(self._free, f)
 
-    def scrub(self, frame: int) -> None:
-        """Zero a frame and forget its decoded words (nothing leaks to its next owner)."""
-        w = frame * (PAGE_SIZE // 4)
-        self.mem[w : w + PAGE_SIZE // 4] = 0
-        self.dcache[w : w + PAGE_SIZE // 4] = 0
-        self.dirty[frame] = 0
+    def scrub(self, frames: int | np.ndarray) -> None:
+        """Zero frames and forget their decoded words (nothing leaks to a next owner)."""
+        rows = np.atleast_1d(np.asarray(frames, dtype=np.int64))
+        self.mem.reshape(-1, PAGE_SIZE // 4)[rows] = 0
+        self.dcache.reshape(-1, PAGE_SIZE // 4)[rows] = 0
+        self.dirty[rows] = 0
 
     def frame_words(self, frame: int) -> np.ndarray:
         """A view of one frame as 1024 words."""

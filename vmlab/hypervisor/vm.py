@@ -280,11 +280,10 @@ class VM:
 
     def _power_on(self) -> None:
         hv = self.hv
-        for f in self.frames.tolist():
-            if hv.memory.refs[f] > 1:  # a shared frame: take a private copy first
-                self._copy_on_write_frame_index(f)
-        for f in self.frames.tolist():
-            hv.memory.scrub(f)
+        frames = self.frames
+        for f in frames[hv.memory.refs[frames] > 1].tolist():  # shared: a private copy first
+            self._copy_on_write_frame_index(f)
+        hv.memory.scrub(self.frames)  # (in one go: a guest may reboot itself again and again)
         for seg in self.image.segments:
             if seg.addr + len(seg.data) > self.memory_size:
                 raise ValueError(
