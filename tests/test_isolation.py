@@ -599,3 +599,27 @@ def test_random_guest_programs_never_touch_another_vm_or_the_hypervisor(
     if not clone:  # a clone shares its decode cache entries with its source until it writes
         same_cache = hv.memory.dcache.reshape(-1, WORDS)[others] == dcache_before[others]
         assert same_cache.all()
+
+
+@pytest.mark.parametrize("exits", EXITS)
+def test_a_guest_rebooting_itself_pays_for_zeroing_its_ram(exits: str) -> None:
+    """A reboot zeroes the VM's RAM on the host: the guest pays per page, not one cheap exit."""
+    source, _ = STOPPERS["reboot"]
+    hv = Hypervisor(host_memory="8M")
+    small = hv.create_vm("small", asm(source), memory="64K", exits=exits)
+    big = hv.create_vm("big", asm(source), memory="4M", exits=exits)
+    for vm in (small, big):
+        vm.start()
+    hv.run(cycles=20_000_000)
+    name = "reboot" if exits == "jit" else "mmio"  # (the Python path sees the device write)
+    per_reboot = {}
+    for vm in (small, big):
+        stat = vm.stats.exits[name]
+        assert stat.count > 0 and vm.state == "running", vm.name
+        assert stat.cycles % stat.count == 0  # every reboot cost the same
+        per_reboot[vm.name] = stat.cycles // stat.count
+        assert per_reboot[vm.name] > vm.memory_size // 4096 * hv.costs.power_on_page
+    pages = (big.memory_size - small.memory_size) // 4096
+    assert per_reboot["big"] - per_reboot["small"] == pages * hv.costs.power_on_page
+    # equal shares of the CPU: the VM with 64 times the RAM reboots far less often
+    assert small.stats.exits[name].count > 20 * big.stats.exits[name].count

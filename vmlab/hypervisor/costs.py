@@ -41,9 +41,10 @@ exit reason        when                                 modelled cycles (Python 
 ``npf``            a second-stage fault: the first      ``npf``
                    write to a copy-on-write page
 ``halt``,          the guest stops, powers off,         ``vmexit``
-``poweroff``,      reboots, or faults with no trap
-``reboot``,        vector
-``fault``
+``poweroff``,      reboots, or faults with no trap      (a reboot also pays ``power_on_page``
+``reboot``,        vector                               for each page of the VM's RAM, which
+``fault``                                               the VMM zeroes before reloading the
+                                                        image)
 ``console``,       host-side housekeeping (a full       0
 ``breakpoint``     console buffer drained; a debugger
                    stop), not guest events
@@ -92,6 +93,7 @@ class CostModel:
     npf: int = 600  # a second-stage fault handled by the VMM (e.g. copy-on-write)
     userspace: int = 1200  # extra for an exit handled by the Python (userspace) path
     world_switch: int = 800  # switching the host CPU from one VM to another
+    power_on_page: int = 300  # zeroing one 4 KiB page of a VM's RAM when the guest reboots
 
     def as_dict(self) -> dict[str, int]:
         """The model as a plain dict."""

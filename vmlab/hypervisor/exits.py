@@ -363,7 +363,7 @@ def handle_mmio(vm: VM) -> int:
             if reason == EXIT_POWEROFF:
                 vm._guest_stopped("poweroff", int(st[DEV_PWR_EXIT_CODE]))
             elif reason == EXIT_REBOOT:
-                vm._guest_reboot()
+                cost += vm._guest_reboot()
             return cost
         if r < 0:
             count(vm, word)  # a trapping instruction counts, as in the core

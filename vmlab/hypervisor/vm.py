@@ -449,11 +449,13 @@ class VM:
             f", exit code {code})" if code is not None else ")"
         )
 
-    def _guest_reboot(self) -> None:
+    def _guest_reboot(self) -> int:
+        """Power the VM on again from inside a slice; returns what zeroing its RAM costs."""
         now = self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE])  # host time, mid-slice
         self._power_on()  # the guest's cycle counter starts again at 0 ...
         self.state = "running"
         self.clock_offset = now  # ... from now (slices measure host time through the offset)
+        return self.memory_size // PAGE_SIZE * self.hv.costs.power_on_page
 
     def _crash(self, message: str) -> None:
         self.state = "stopped"
@@ -562,8 +564,7 @@ class VM:
             self._guest_stopped("poweroff", int(st[ST_EXIT + 2]))
             return self.hv.costs.vmexit
         if reason == EXIT_REBOOT:
-            self._guest_reboot()
-            return self.hv.costs.vmexit
+            return self.hv.costs.vmexit + self._guest_reboot()
         if reason == EXIT_FAULT:
             cause, tval = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
             self._crash(exits.no_vector_message(cause, tval, int(st[ST_PC])))
