@@ -17,8 +17,8 @@ native twin are timed in turns, so both see the same background load. Every emul
 with exit code 0, and the guest's printed answer must equal the native one, or the benchmark
 stops with :class:`BenchError` (a fast wrong answer is not a result).
 
-The speed of the compiled core also differs by 30-40 % from PROCESS to process (where its code
-and data land in memory), while runs within one process agree well. So the whole runs and their
+The speed of the compiled core also differs by 30-40 % from PROCESS to process (and from minute
+to minute), while runs within one process agree well. So the whole runs and their
 native twins are measured in several fresh processes (:func:`in_fresh_processes`), each doing the
 above, and a figure is the median across processes, reported with its min and max
 (:func:`spread`); targets are judged on the median. The warm start is the median of its runs.
@@ -272,9 +272,8 @@ def _python(code: str, env: dict[str, str], *args: str, timeout: float = 600) ->
 def in_fresh_processes(fn: Callable[..., Any], args: list[Any], processes: int) -> list[Any]:
     """``fn(*args)`` (JSON in, JSON out) run in ``processes`` fresh Pythons, one after another.
 
-    The speed of the compiled core varies by 30-40 % from process to process (code and data
-    placement), so a figure measured in one process is a draw from a lottery; each child here is
-    one draw. A RuntimeError in a child (a guest failed, a wrong answer) is raised here as
+    The speed of the compiled core varies by 30-40 % from process to process, so a figure
+    measured in one process is a draw from a lottery; each child here is one draw. A RuntimeError in a child (a guest failed, a wrong answer) is raised here as
     BenchError with the child's message.
     """
     env = _child_env(NUMBA_DISABLE_JIT=None)
@@ -566,8 +565,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"native twin, in turns (best of {report['repeats']}",
         "after a warm-up); a figure is the median across the processes, (min-max) beside it: the "
         "compiled core's",
-        "speed differs by 30-40% from process to process (code placement). Targets are judged on "
-        "the median.",
+        "speed differs by 30-40% from process to process (and minute to minute). Targets are judged "
+        "on the median.",
         "",
         "Guest speed on the jitted core (whole program, from reset to halt/power-off)",
         f"  {'workload':<14}{'size':<20}{'instructions':>14}{'emulated':>12}   guest MIPS",
