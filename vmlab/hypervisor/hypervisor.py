@@ -674,11 +674,10 @@ class Hypervisor:
                 if cpu.slice is None:  # (else cut by the run's end: it goes on in the next run)
                     cpu.held = sl.vm  # back in the queue once the host clock gets there
                     self._sample(sl.vm, regular=True)  # at the end of its slice
-                self.clock = self._next_cpu().clock
             self.clock = self._next_cpu().clock
             self._release(q)
-            busy = any(c.slice is not None or c.held is not None for c in self._cpus)
-            if not busy and self._next_event(q) >= NEVER:
+            occupied = any(c.slice is not None or c.held is not None for c in self._cpus)
+            if not occupied and self._next_event(q) >= NEVER:
                 self._idle_to(max(c.clock for c in self._cpus))  # nothing left: CPUs catch up
             self._wake(q)  # as the next look at this clock would: a 0-cycle run changes nothing
             done = True
