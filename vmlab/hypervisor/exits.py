@@ -211,7 +211,8 @@ def handle_hcall(vm: VM) -> int:
     if num & hc.BATCH_CONTINUED:  # a batch the hypervisor split: its next piece
         calls["batch"] = calls.get("batch", 0) + 1
         return handle_batch(vm, num & ~hc.BATCH_CONTINUED)
-    calls[hc.name(num)] = calls.get(hc.name(num), 0) + 1
+    key = hc.name(num)
+    calls[key] = calls.get(key, 0) + 1
     if num == hc.HC_BATCH:
         return handle_batch(vm, 0)
     if num == hc.HC_ERET:
