@@ -16,6 +16,8 @@ reference mode never overflows); signed operations flip the sign bit or sign-ext
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .._jit import kernel
@@ -137,6 +139,9 @@ from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, tlb_hi
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
 NO_LIMIT = 1 << 62
+
+if sys.byteorder != "little":  # the core reads and writes RAM's bytes and halves in place
+    raise ImportError("vmlab's core needs a little-endian host (VL32 is little-endian)")
 
 OP_ADD = OPCODE["add"]
 OP_SUB = OPCODE["sub"]
@@ -439,6 +444,8 @@ def run(
     strict = st[ST_STRICT] != 0
     b = ST_GCSR if guest else ST_CSR
     ramsize = st[ST_RAMSIZE]
+    mem8 = mem.view(np.uint8)  # the same RAM by byte and by half (the host is little-endian)
+    mem16 = mem.view(np.uint16)
     pc = st[ST_PC]
     cyc0 = st[b + CSR_CYCLE]
     cyc = cyc0
@@ -586,19 +593,18 @@ def run(
                         ld_tag = ld_off = 0
                         ld_size = ramsize
                 if dpa >= 0:
-                    w = int(mem[dpa >> 2])
-                    if rs2 != KIND_W:
-                        sh = (dpa & 3) * 8
-                        if rs2 == KIND_BU:
-                            w = (w >> sh) & 0xFF
-                        elif rs2 == KIND_HU:
-                            w = (w >> sh) & 0xFFFF
-                        elif rs2 == KIND_B:
-                            w = (w >> sh) & 0xFF
-                            w = (w - ((w & 0x80) << 1)) & M32
-                        else:
-                            w = (w >> sh) & 0xFFFF
-                            w = (w - ((w & 0x8000) << 1)) & M32
+                    if rs2 == KIND_W:
+                        w = int(mem[dpa >> 2])
+                    elif rs2 == KIND_BU:
+                        w = int(mem8[dpa])
+                    elif rs2 == KIND_HU:
+                        w = int(mem16[dpa >> 1])
+                    elif rs2 == KIND_B:
+                        w = int(mem8[dpa])
+                        w = (w - ((w & 0x80) << 1)) & M32
+                    else:
+                        w = int(mem16[dpa >> 1])
+                        w = (w - ((w & 0x8000) << 1)) & M32
                     regs[rd] = w
                 else:
                     misses = st[STAT_TLB_MISSES]
@@ -673,10 +679,10 @@ def run(
                     widx = dpa >> 2
                     if rd == KIND_W:
                         mem[widx] = val
+                    elif rd == KIND_B:
+                        mem8[dpa] = val & 0xFF
                     else:
-                        sh = (dpa & 3) * 8
-                        mask = (0xFF if rd == KIND_B else 0xFFFF) << sh
-                        mem[widx] = (int(mem[widx]) & (M32 ^ mask)) | ((val << sh) & mask)
+                        mem16[dpa >> 1] = val & 0xFFFF
                     dcache[widx] = 0
                     dirty[dpa >> 12] = 1
                 else:
