@@ -82,6 +82,8 @@ def test_a_vm_that_does_not_fit_fails_clearly_and_changes_nothing(hv: Hypervisor
         ({"mode": "magic"}, "unknown mode 'magic'"),
         ({"memory": "3K"}, "multiple of 4K"),
         ({"shares": 0}, "shares must be a positive integer"),
+        ({"shares": True}, "shares must be a positive integer, not True"),
+        ({"reservation": "0.5"}, "reservation must be a fraction of the CPU in 0..1, not '0.5'"),
         ({"limit": 0.2, "reservation": 0.5}, "below the reservation"),
         ({"exits": "fast"}, "exits must be 'python' or 'jit'"),
     ],

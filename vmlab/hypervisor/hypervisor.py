@@ -66,6 +66,23 @@ class _Unset:
 _UNSET = _Unset()
 
 
+def _is_number(x: Any) -> bool:
+    """True for an int or float (bool is not a number here)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_resources(shares: Any, reservation: Any, limit: Any) -> None:
+    """ValueError naming the bad value unless shares, reservation and limit are legal together."""
+    if not isinstance(shares, int) or isinstance(shares, bool) or shares <= 0:
+        raise ValueError(f"shares must be a positive integer, not {shares!r}")
+    if not _is_number(reservation) or not 0.0 <= reservation <= 1.0:
+        raise ValueError(f"reservation must be a fraction of the CPU in 0..1, not {reservation!r}")
+    if limit is not None and (not _is_number(limit) or not 0.0 < limit <= 1.0):
+        raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {limit!r}")
+    if limit is not None and limit < reservation:
+        raise ValueError(f"limit {limit} is below the reservation {reservation}")
+
+
 @dataclass(slots=True)
 class _Sched:
     """The scheduler's record of one VM."""
@@ -206,16 +223,7 @@ class Hypervisor:
         size = parse_size(memory, "memory")
         if size <= 0 or size % 4096 or size > (1 << 30):
             raise ValueError(f"VM memory {memory!r} must be a positive multiple of 4K up to 1G")
-        if not isinstance(shares, int) or shares <= 0:
-            raise ValueError(f"shares must be a positive integer, not {shares!r}")
-        if not 0.0 <= reservation <= 1.0:
-            raise ValueError(
-                f"reservation must be a fraction of the CPU in 0..1, not {reservation}"
-            )
-        if limit is not None and not 0.0 < limit <= 1.0:
-            raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {limit}")
-        if limit is not None and limit < reservation:
-            raise ValueError(f"limit {limit} is below the reservation {reservation}")
+        check_resources(shares, reservation, limit)
         others = sum(vm.reservation for vm in self._vms.values())
         self._check_reservation_fits(reservation, others)
         vm = VM(
@@ -305,14 +313,7 @@ class Hypervisor:
         new_shares = vm.shares if shares is None else shares
         new_res = vm.reservation if reservation is None else reservation
         new_limit = vm.limit if isinstance(limit, _Unset) else limit
-        if not isinstance(new_shares, int) or isinstance(new_shares, bool) or new_shares <= 0:
-            raise ValueError(f"shares must be a positive integer, not {new_shares!r}")
-        if not 0.0 <= new_res <= 1.0:
-            raise ValueError(f"reservation must be a fraction of the CPU in 0..1, not {new_res}")
-        if new_limit is not None and not 0.0 < new_limit <= 1.0:
-            raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {new_limit}")
-        if new_limit is not None and new_limit < new_res:
-            raise ValueError(f"limit {new_limit} is below the reservation {new_res}")
+        check_resources(new_shares, new_res, new_limit)
         others = sum(o.reservation for o in self._vms.values() if o is not vm)
         self._check_reservation_fits(new_res, others)
         vm.shares, vm.reservation, vm.limit = new_shares, float(new_res), new_limit
