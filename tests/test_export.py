@@ -343,7 +343,39 @@ BAD_FILES = {
         lambda p: rewrite(p, lambda m: m["snapshots"][0].update(parent=0)),
         r"corrupt export: snapshots\[0\].parent 0 is not an earlier snapshot",
     ),
+    # values a written file never holds, which the host would trip over later (seen by fuzzing
+    # every field of the manifest and every word of the CPU state with extreme values)
+    "tlb entry outside the vm": (
+        lambda p: rewrite(p, _tlb_entry_to_page_5000),
+        "corrupt export: vm: TLB entry 0 maps page 5000, outside the VM's 1024 pages",
+    ),
+    "clock past 64 bits": (
+        lambda p: rewrite(p, lambda m: m["vm"].update(guest_clock=1 << 63)),
+        r"corrupt export: vm.guest_clock is 9223372036854775808, outside 0\.\.",
+    ),
+    "negative exit code": (
+        lambda p: rewrite(p, lambda m: m["vm"].update(exit_code=-5)),
+        r"corrupt export: vm.exit_code is -5, outside 0\.\.4294967295",
+    ),
+    "snapshot clock": (
+        lambda p: rewrite(p, lambda m: m["snapshots"][0].update(clock=-1)),
+        r"corrupt export: snapshots\[0\].clock is -1, outside 0\.\.",
+    ),
+    "no shares": (
+        lambda p: rewrite(p, lambda m: m["config"].update(shares=0)),
+        "corrupt export: config: shares must be a positive integer, not 0",
+    ),
+    "limit below reservation": (
+        lambda p: rewrite(p, lambda m: m["config"].update(reservation=0.5, limit=0.25)),
+        "corrupt export: config: limit 0.25 is below the reservation 0.5",
+    ),
 }
+
+
+def _tlb_entry_to_page_5000(manifest: dict) -> None:
+    st = manifest["vm"]["cpu"]["st"]
+    st[ST_TLB_TAG] = 7
+    st[ST_TLB_DATA] = (5000 << 12) | 0xF  # not a device page: a RAM page the VM does not have
 
 
 @pytest.mark.parametrize("damage", list(BAD_FILES))

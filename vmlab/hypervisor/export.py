@@ -66,12 +66,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.layout import CONSOLE_IN_SIZE, ST_RAMSIZE, ST_SIZE, ST_TLB_TAG
+from ..core.layout import (
+    CONSOLE_IN_SIZE,
+    ST_RAMSIZE,
+    ST_SIZE,
+    ST_TLB_DATA,
+    ST_TLB_TAG,
+    TLB_IO,
+)
 from ..core.state import NUM_REG_SLOTS
 from ..devices.disk import Disk
 from ..devices.memmap import SECTOR_SIZE
 from ..image import Image, ImageFormatError
 from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
+from .hypervisor import check_resources
 from .snapshot import (
     MASK_BYTES,
     SAVE_STATES,
@@ -87,7 +95,7 @@ from .snapshot import (
     tree,
     vm_config,
 )
-from .vm import MODES, ExitStat, VMStats
+from .vm import MODES, NEVER, ExitStat, VMStats
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
@@ -292,6 +300,13 @@ class _Parser:
         """The error to raise for ``problem``."""
         return ExportFormatError(f"{self.source}: corrupt export: {problem}")
 
+    def count(self, obj: Any, key: str, where: str, top: int = 1 << 63, none: bool = False) -> Any:
+        """``obj[key]``: an integer in 0..top-1 (or null if ``none``)."""
+        value = self.get(obj, key, (int, type(None)) if none else int, where)
+        if value is not None and not 0 <= value < top:
+            raise self.fail(f"{where}.{key} is {value}, outside 0..{top - 1}")
+        return value
+
     def get(self, obj: Any, key: str, kinds: type | tuple[type, ...], where: str) -> Any:
         """``obj[key]``, which must exist and be of ``kinds`` (bool is never an int here)."""
         if not isinstance(obj, dict) or key not in obj:
@@ -362,6 +377,10 @@ class _Parser:
             raise self.fail(f"config.exits {c['exits']!r} is not 'python' or 'jit'")
         if c["limit"] is not None:
             c["limit"] = float(c["limit"])
+        try:
+            check_resources(c["shares"], c["reservation"], c["limit"])
+        except ValueError as exc:
+            raise self.fail(f"config: {exc}") from None
         self.pages = c["memory"] // PAGE_SIZE
         return c
 
@@ -415,10 +434,19 @@ class _Parser:
                 f"{where}: the CPU's RAM size {st[ST_RAMSIZE]} does not match "
                 f"config.memory {config['memory']}"
             )
+        tags = st[ST_TLB_TAG : ST_TLB_TAG + TLB_ENTRIES]
+        data = st[ST_TLB_DATA : ST_TLB_DATA + TLB_ENTRIES]
+        outside = (tags != -1) & (data & TLB_IO == 0) & ~((data >= 0) & (data >> 12 < self.pages))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise self.fail(
+                f"{where}: TLB entry {i} maps page {int(data[i]) >> 12}, outside the VM's "
+                f"{self.pages} pages"
+            )
         con = self.get(obj, "console", dict, where)
         output = self.blob(con.get("output"), f"{where}.console.output", 64 << 20)
         pending_in = self.blob(con.get("input"), f"{where}.console.input", CONSOLE_IN_SIZE)
-        dropped = self.get(con, "dropped", int, f"{where}.console")
+        dropped = self.count(con, "dropped", f"{where}.console")
         disk_index = self.get(obj, "disk", (int, type(None)), where)
         if (disk_index is None) == config["disk"]:
             raise self.fail(f"{where}.disk does not match config.disk = {config['disk']}")
@@ -431,9 +459,9 @@ class _Parser:
         dgfns, masks = self.page_set(
             self.get(obj, "decoded", int, where), f"{where}.decoded", MASK_BYTES
         )
-        wake = self.get(obj, "wake_in", (int, type(None)), where)
-        gclock = self.get(obj, "guest_clock", (int, type(None)), where)
-        exit_code = self.get(obj, "exit_code", (int, type(None)), where)
+        wake = self.count(obj, "wake_in", where, NEVER + 1, none=True)
+        gclock = self.count(obj, "guest_clock", where, NEVER, none=True)
+        exit_code = self.count(obj, "exit_code", where, 1 << 32, none=True)
         state = SavedState(
             config=config,
             image=image,
@@ -590,7 +618,7 @@ def _parse(data: bytes, source: str) -> Export:
                 "name": sname,
                 "parent": parent,
                 "incremental": incremental,
-                "clock": p.get(s, "clock", int, where),
+                "clock": p.count(s, "clock", where, NEVER),
                 "state": sstate,
                 "pages": p.pages_of(sindex, f"{where}.pages"),
             }

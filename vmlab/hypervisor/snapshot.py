@@ -283,7 +283,7 @@ def _tlb_to_host(st: np.ndarray, p2m: np.ndarray) -> None:
         if st[ST_TLB_TAG + i] == -1 or data & TLB_IO:
             continue
         gfn = data >> 12
-        if gfn >= len(p2m):
+        if not 0 <= gfn < len(p2m):  # never saved so (an export's parser rejects it too)
             st[ST_TLB_TAG + i] = -1
             continue
         entry = int(p2m[gfn])
