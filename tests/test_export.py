@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import vmlab
 import vmlab.hypervisor.export as export_module
 from vmlab import Hypervisor, VMStateError, images
 from vmlab.core.layout import ST_TLB_DATA, ST_TLB_TAG, TLB_IO
@@ -465,3 +468,101 @@ def test_a_version_1_file_imports_with_an_empty_tlb(tmp_path: Path) -> None:
     )
     snap = copy.snapshots[0]
     assert (snap.state.st[ST_TLB_TAG : ST_TLB_TAG + TLB_ENTRIES] == -1).all()
+
+
+# ---- tampered fields, re-sealed with a valid checksum ------------------------------------------
+def _leaves(obj: object, path: tuple = ()) -> list[tuple]:
+    """Every path into a manifest (long lists: their ends and middle)."""
+    out = [path] if path else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _leaves(v, (*path, k))
+    elif isinstance(obj, list):
+        picks = range(len(obj)) if len(obj) <= 20 else sorted({0, 1, len(obj) // 2, len(obj) - 1})
+        for i in picks:
+            out += _leaves(obj[i], (*path, i))
+    return out
+
+
+class Pristine:
+    """A pristine export (its bytes) and every path into its manifest; short repr for reports."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        _, _, _, mlen, _ = HEADER.unpack_from(data)
+        self.paths = _leaves(json.loads(data[HEADER.size : HEADER.size + mlen]))
+
+    def __repr__(self) -> str:
+        return f"<export of {len(self.data)} bytes, {len(self.paths)} fields>"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
+    """A hw-assist minikernel exported mid-run with two snapshots."""
+    hv = Hypervisor(host_memory="16M")
+    vm = kernel_in_the_middle(hv, "hw-assist")
+    vm.snapshot("a")
+    vm.resume()
+    hv.run(cycles=500_000)
+    vm.pause()
+    vm.snapshot("b", incremental=True)
+    path = tmp_path_factory.mktemp("pristine") / "k.vmlab"
+    vm.export(path)
+    return Pristine(path.read_bytes())
+
+
+_DROP = object()
+EXTREMES = [_DROP, None, -1, 0, 1, 1 << 31, 1 << 32, 1 << 62, 1 << 63, -(1 << 63), 1.5, "x", [], {}]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(pick=st.integers(0, 10**6), value=st.sampled_from(EXTREMES), word=st.integers(0, 1 << 20))
+def test_a_tampered_field_is_refused_or_the_vm_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+    pristine: Pristine,
+    pick: int,
+    value: object,
+    word: int,
+) -> None:
+    """Any field, or any word of the CPU state, set to an extreme value and sealed again.
+
+    The file is refused with ExportFormatError and nothing changes, or it imports into a VM that
+    runs, reports and compares without the host raising anything else.
+    """
+    target = pristine.paths[pick % len(pristine.paths)]
+
+    def edit(m: dict) -> None:
+        if target[-1] == "st" or target[-1] == "regs":  # a word of the CPU state
+            where = m
+            for key in target:
+                where = where[key]
+            where[word % len(where)] = value if isinstance(value, int) else 1 << 62
+            return
+        where = m
+        for key in target[:-1]:
+            where = where[key]
+        if value is _DROP:
+            del where[target[-1]]
+        else:
+            where[target[-1]] = value
+
+    path = tmp_path_factory.mktemp("tampered") / "t.vmlab"
+    path.write_bytes(pristine.data)
+    rewrite(path, edit)
+    hv = Hypervisor(host_memory="16M")
+    neighbour = hv.create_vm("n", images.load("hello"), memory="1M")
+    before = frames_in_use(hv)
+    try:
+        vm = hv.import_vm(path, name="t")
+    except ExportFormatError as exc:
+        assert str(exc).startswith(f"{path}: ")
+        assert frames_in_use(hv) == before
+        return
+    neighbour.start()
+    if vm.state == "paused":
+        vm.resume()
+    hv.run(cycles=300_000)
+    vm.metrics()
+    hv.metrics()
+    assert "t" in str(vmlab.compare(vm, neighbour))
+    assert neighbour.console.output == images.expected_output("hello")  # untouched by it
