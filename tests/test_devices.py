@@ -497,6 +497,15 @@ def test_disk_sizes_must_be_whole_sectors():
     with pytest.raises(ValueError, match="multiple of the 512-byte sector"):
         Disk.memory(1000)
     assert Disk.from_bytes(b"abc").sectors == 1
+    for size in (0, -512):
+        with pytest.raises(ValueError, match=f"disk size {size} is not a positive multiple"):
+            Disk.memory(size)
+    assert Disk.from_bytes(b"").sectors == 1  # never a disk without sectors
+
+
+def test_a_disk_made_from_a_path_says_how_to_make_one(tmp_path):
+    with pytest.raises(TypeError, match=r"Disk.file\(path\).*not Disk\(str\)"):
+        Disk(str(tmp_path / "disk.img"))
 
 
 def test_disk_completion_interrupt_and_its_pending_bit():

@@ -142,24 +142,31 @@ class Disk:
     """A disk image: ``Disk.memory(size)``, ``Disk.from_bytes(data)`` or ``Disk.file(path)``."""
 
     def __init__(self, data: np.ndarray, path: Path | None = None) -> None:
-        if data.dtype != np.uint8 or data.ndim != 1:
-            raise TypeError("a disk is a one-dimensional uint8 array")
-        if len(data) % SECTOR_SIZE:
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
+            raise TypeError(
+                "a disk is a one-dimensional uint8 array: make one with Disk.file(path), "
+                f"Disk.memory(size) or Disk.from_bytes(data), not Disk({type(data).__name__})"
+            )
+        if len(data) == 0 or len(data) % SECTOR_SIZE:
             raise ValueError(
-                f"disk size {len(data)} is not a multiple of the {SECTOR_SIZE}-byte sector"
+                f"disk size {len(data)} is not a positive multiple of the {SECTOR_SIZE}-byte sector"
             )
         self.data = data
         self.path = path
 
     @classmethod
     def memory(cls, size: int) -> Disk:
-        """An empty in-memory disk of ``size`` bytes (a multiple of 512)."""
+        """An empty in-memory disk of ``size`` bytes (a positive multiple of 512)."""
+        if size <= 0 or size % SECTOR_SIZE:
+            raise ValueError(
+                f"disk size {size} is not a positive multiple of the {SECTOR_SIZE}-byte sector"
+            )
         return cls(np.zeros(int(size), dtype=np.uint8))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Disk:
-        """An in-memory disk holding ``data`` (padded with zeros to whole sectors)."""
-        size = -(-len(data) // SECTOR_SIZE) * SECTOR_SIZE
+        """An in-memory disk holding ``data`` (padded with zeros to whole sectors, at least one)."""
+        size = max(1, -(-len(data) // SECTOR_SIZE)) * SECTOR_SIZE  # at least one sector
         arr = np.zeros(size, dtype=np.uint8)
         arr[: len(data)] = np.frombuffer(data, dtype=np.uint8)
         return cls(arr)
