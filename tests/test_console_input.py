@@ -193,3 +193,13 @@ def test_a_machine_feed_that_overflows_is_refused_and_queues_nothing() -> None:
     with pytest.raises(ValueError, match=r"console input queue full: 2 bytes pending"):
         m.console.feed(b"z" * CONSOLE_IN_SIZE)
     assert m.console.pending_input == b"ab"
+
+
+def test_feeding_a_number_is_refused_rather_than_typed_as_zero_bytes() -> None:
+    hv = Hypervisor(host_memory="4M")
+    vm = hv.create_vm("e", images.load("echo"), memory="64K")
+    with pytest.raises(TypeError, match="console input is str or bytes, not int"):
+        vm.feed(5)
+    assert vm.console.pending_input == b""
+    vm.feed(bytearray(b"ok"))
+    assert vm.console.pending_input == b"ok"

@@ -525,3 +525,9 @@ def test_stats_count_traps_by_cause():
     )
     assert m.stats.traps == 3
     assert m.stats.traps_by_cause == {"syscall": 2, "breakpoint": 1}
+
+
+def test_load_takes_an_image_and_says_how_to_get_one():
+    m = Machine(memory="64K")
+    with pytest.raises(TypeError, match=r"vmlab.images.load\(name\).*not str"):
+        m.load("hello")

@@ -223,6 +223,11 @@ class Machine:
     # ---- loading and resetting ---------------------------------------------------------
     def load(self, image: Image) -> None:
         """Clear RAM, copy the image's segments in, set pc to its entry and sp to the top of RAM."""
+        if not isinstance(image, Image):
+            raise TypeError(
+                "load() takes a vmlab Image (vmlab.images.load(name), vmlab.assemble(source) "
+                f"or vmlab.Image.load(path)), not {type(image).__name__}"
+            )
         for seg in image.segments:
             if seg.addr < 0 or seg.addr + len(seg.data) > self.memory_size:
                 raise ValueError(

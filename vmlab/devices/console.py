@@ -106,7 +106,12 @@ class Console:
 
     def feed(self, data: str | bytes) -> None:
         """Queue input bytes for the guest to read from the RX register."""
-        raw = data.encode() if isinstance(data, str) else bytes(data)
+        if isinstance(data, str):
+            raw = data.encode()
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            raw = bytes(data)
+        else:  # bytes(5) would be five zero bytes
+            raise TypeError(f"console input is str or bytes, not {type(data).__name__}")
         head = int(self._st[DEV_CON_IN_HEAD])
         tail = int(self._st[DEV_CON_IN_TAIL])
         pending = self.in_buffer[head:tail].copy()
