@@ -422,6 +422,31 @@ def test_an_import_that_does_not_fit_changes_nothing(exported: tuple[Path, dict]
     assert frames_in_use(hv) == before
 
 
+@pytest.mark.parametrize("fails_in", ["load_pages", "apply_state", "reset_log"])
+def test_an_import_interrupted_after_the_vm_was_made_leaves_no_trace(
+    exported: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch, fails_in: str
+) -> None:
+    """Ctrl-C (or any error) in the middle of building the VM: no VM, no frames, same host."""
+    path, uninterrupted = exported
+    hv = Hypervisor(host_memory="16M")
+    other = hv.create_vm("other", images.load("hello"), memory="1M")
+    before = frames_in_use(hv)
+
+    def interrupt(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, fails_in, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        hv.import_vm(path)
+    assert frames_in_use(hv) == before
+    monkeypatch.undo()
+    vm = hv.import_vm(path)  # the name is free again and the import is whole
+    assert finish(vm) == uninterrupted
+    other.start()
+    hv.run(cycles=1_000_000)
+    assert other.console.output == images.expected_output("hello")
+
+
 def test_only_a_vm_at_rest_can_be_exported(tmp_path: Path) -> None:
     hv = Hypervisor(host_memory="16M")
     vm = hv.create_vm("v", images.load("sieve", N=20000), memory="1M")
