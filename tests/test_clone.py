@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vmlab import Hypervisor, VMStateError, images
+from vmlab import Hypervisor, VMStateError, assemble, images
 from vmlab.core.layout import P2M_W, ST_GCSR, ST_TLB_DATA, ST_TLB_TAG, TLB_IO
 from vmlab.devices.disk import Disk
 from vmlab.hypervisor import HostMemoryError
@@ -261,3 +261,64 @@ def test_the_cost_figures_measure_snapshots_and_clones_of_a_vm_of_the_given_size
         assert figures[f"{key}_ms"] > 0
     with pytest.raises(ValueError, match="at least 1M"):
         snapshot_cost_figures(memory="256K")
+
+
+REBOOTER = """
+        .include "lib/vl32.s"
+_start: la   t0, mark
+        lw   t1, 0(t0)
+        addi t1, t1, 1
+        sw   t1, 0(t0)          # one more start (the image holds 0: every boot sees 0 first)
+        li   t2, 20000
+spin:   addi t2, t2, -1
+        bnez t2, spin
+        li   t0, POWER_BASE
+        li   t1, 2
+        sw   t1, PWR_CTRL(t0)   # reboot
+        j    _start
+        .data
+mark:   .word 0
+"""
+
+
+def rebooter_for(hv: Hypervisor, exits: str) -> VM:
+    """A VM running REBOOTER, paused inside its first spin (after its first store to mark)."""
+    image = assemble(REBOOTER, "rebooter.s", include_dirs=[images.images_dir()])
+    vm = hv.create_vm("src", image, memory="64K", exits=exits)
+    vm.start()
+    hv.run(cycles=30_000)
+    vm.pause()
+    return vm
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+def test_a_linked_clone_rebooting_itself_leaves_its_source_alone(exits: str) -> None:
+    """A reboot zeroes RAM: pages the clone still shares with its source get copies first."""
+    hv = Hypervisor(host_memory="4M")
+    src = rebooter_for(hv, exits)
+    mark = src.image.symbols["mark"]
+    before = src.read_guest(0, src.memory_size)
+    assert int.from_bytes(src.read_guest(mark, 4), "little") == 1
+    clone = src.clone("clone", linked=True)
+    assert (hv.memory.refs[clone.frames] > 1).any()  # it shares its source's frames
+    clone.resume()
+    hv.run(cycles=1_000_000)
+    assert clone.stats.exits["reboot" if exits == "jit" else "mmio"].count >= 3
+    assert int.from_bytes(clone.read_guest(mark, 4), "little") == 1  # a fresh boot each time
+    assert src.read_guest(0, src.memory_size) == before
+    clone.stop()
+    clone.delete()
+    src.resume()
+    hv.run(cycles=200_000)  # through its own reboot, exactly as if there had been no clone
+    alone = Hypervisor(host_memory="4M")
+    ref = rebooter_for(alone, exits)
+    ref.resume()
+    alone.run(cycles=200_000)
+    for vm in (src, ref):
+        assert vm.stats.exits["reboot" if exits == "jit" else "mmio"].count >= 1
+    assert src.read_guest(0, src.memory_size) == ref.read_guest(0, ref.memory_size)
+    assert src.cpu.regs.tolist() == ref.cpu.regs.tolist()
+    assert (src.stats.instructions, src.stats.guest_cycles) == (
+        ref.stats.instructions,
+        ref.stats.guest_cycles,
+    )
