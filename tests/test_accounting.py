@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from vmlab import Hypervisor, assemble, images
-from vmlab.hypervisor import VM
+from vmlab.hypervisor import MODES, VM
 from vmlab.hypervisor.metrics import (
     EXIT_ROW_KEYS,
     HOST_SERIES_KEYS,
@@ -310,3 +310,54 @@ def test_entitlement_divides_by_shares_within_reservation_and_limit() -> None:
     d.pause()
     assert "d" not in entitlements(hv.vms)
     assert entitlements([b]) == {"b": 0.03}  # alone and limited: the rest idles
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_as_the_core_returns_loses_no_accounting(
+    monkeypatch: pytest.MonkeyPatch, mode: str, exits: str
+) -> None:
+    """Ctrl-C pressed while the compiled core runs is raised the moment it returns to Python.
+
+    What that call ran is still counted: the VM's counters, the host clock and the guest's own
+    cycle counter agree, and the VM then ends exactly as one that was never interrupted (it
+    used to lose the whole call from its accounting, and its clock then went back).
+    """
+    import vmlab.core.cpu as core
+    import vmlab.hypervisor.fastpath as fastpath
+
+    def kernel_vm(hv: Hypervisor) -> VM:
+        image = images.load("minikernel", PV=int(mode == "paravirtual"), **SMALL_KERNEL)
+        vm = hv.create_vm("k", image, memory="1M", mode=mode, exits=exits)
+        vm.start()
+        return vm
+
+    alone = Hypervisor(host_memory="16M")
+    ref = kernel_vm(alone)
+    alone.run()
+    hv = Hypervisor(host_memory="16M")
+    vm = kernel_vm(hv)
+    module, name = (fastpath, "run_vcpu") if exits == "jit" else (core, "run")
+    real = getattr(module, name)
+    calls = 0
+
+    def interrupted_on_return(*args: object) -> object:
+        nonlocal calls
+        result = real(*args)
+        calls += 1
+        if calls == 5:
+            raise KeyboardInterrupt  # as a SIGINT that arrived during the call
+        return result
+
+    monkeypatch.setattr(module, name, interrupted_on_return)
+    with pytest.raises(KeyboardInterrupt):
+        hv.run()
+    monkeypatch.undo()
+    assert vm.guest_clock == vm.csr("cycle") + (vm.csr("cycleh") << 32)
+    assert vm.stats.consumed_cycles + vm.stats.idle_cycles == hv.clock  # its time is all there
+    hv.run()
+    assert (vm.stop_reason, vm.exit_code) == ("poweroff", 0)
+    assert vm.console.output == ref.console.output
+    for key in ("instructions", "guest_cycles", "hypervisor_cycles"):
+        assert getattr(vm.stats, key) == getattr(ref.stats, key), key
+    assert hv.clock == alone.clock

@@ -453,34 +453,38 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
     used = 0
     vm.stats.slices += 1
     t_slice = time.perf_counter()
-    while used < max_cycles and vm.runnable:
-        t0 = time.perf_counter()
-        reason = int(
-            run_vcpu(
-                vm.cpu.regs,
-                st,
-                hv.memory.mem,
-                hv.memory.dcache,
-                vm.p2m,
-                hv.memory.dirty,
-                vm.console.out_buffer,
-                vm.console.in_buffer,
-                disk,
-                int(max_cycles - used),
-                costs,
-                cnt,
-            )
-        )
-        _fold(vm, cnt, time.perf_counter() - t0)
-        used = vm._slice_used()
-        if reason == EXIT_BUDGET:
-            break
-        if reason == YIELD:
-            continue
-        vm._exit_in_python(reason)  # the same steps as VM._run_slice_python
-        used = vm._slice_used()
-    vm.console.drain()
-    vm.stats.host_seconds += time.perf_counter() - t_slice
+    try:
+        while used < max_cycles and vm.runnable:
+            t0 = time.perf_counter()
+            try:
+                reason = int(
+                    run_vcpu(
+                        vm.cpu.regs,
+                        st,
+                        hv.memory.mem,
+                        hv.memory.dcache,
+                        vm.p2m,
+                        hv.memory.dirty,
+                        vm.console.out_buffer,
+                        vm.console.in_buffer,
+                        disk,
+                        int(max_cycles - used),
+                        costs,
+                        cnt,
+                    )
+                )
+            finally:  # a Ctrl-C during the run lands here, as it returns: count what it did
+                _fold(vm, cnt, time.perf_counter() - t0)
+            used = vm._slice_used()
+            if reason == EXIT_BUDGET:
+                break
+            if reason == YIELD:
+                continue
+            vm._exit_in_python(reason)  # the same steps as VM._run_slice_python
+            used = vm._slice_used()
+    finally:
+        vm.console.drain()
+        vm.stats.host_seconds += time.perf_counter() - t_slice
     return vm._slice_used()
 
 

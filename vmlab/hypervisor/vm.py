@@ -477,33 +477,36 @@ class VM:
         used = 0
         self.stats.slices += 1
         t_slice = time.perf_counter()
-        while used < max_cycles and self.runnable:
-            start_cyc = int(st[ST_GCSR + CSR_CYCLE])
-            start_ins = int(st[ST_GCSR + CSR_INSTRET])
-            reason = int(
-                cpu.run(
-                    self.cpu.regs,
-                    st,
-                    hv.memory.mem,
-                    hv.memory.dcache,
-                    self.p2m,
-                    hv.memory.dirty,
-                    self.console.out_buffer,
-                    self.console.in_buffer,
-                    self.disk_data(),
-                    1 << 62,
-                    max_cycles - used,
-                )
-            )
-            ran = int(st[ST_GCSR + CSR_CYCLE]) - start_cyc
-            self.stats.instructions += int(st[ST_GCSR + CSR_INSTRET]) - start_ins
-            self.stats.guest_cycles += ran
-            if reason == EXIT_BUDGET:
-                break
-            self._exit_in_python(reason)
-            used = self._slice_used()
-        self.console.drain()
-        self.stats.host_seconds += time.perf_counter() - t_slice
+        try:
+            while used < max_cycles and self.runnable:
+                start_cyc = int(st[ST_GCSR + CSR_CYCLE])
+                start_ins = int(st[ST_GCSR + CSR_INSTRET])
+                try:
+                    reason = int(
+                        cpu.run(
+                            self.cpu.regs,
+                            st,
+                            hv.memory.mem,
+                            hv.memory.dcache,
+                            self.p2m,
+                            hv.memory.dirty,
+                            self.console.out_buffer,
+                            self.console.in_buffer,
+                            self.disk_data(),
+                            1 << 62,
+                            max_cycles - used,
+                        )
+                    )
+                finally:  # a Ctrl-C during the run lands here, as the core returns: count it
+                    self.stats.instructions += int(st[ST_GCSR + CSR_INSTRET]) - start_ins
+                    self.stats.guest_cycles += int(st[ST_GCSR + CSR_CYCLE]) - start_cyc
+                if reason == EXIT_BUDGET:
+                    break
+                self._exit_in_python(reason)
+                used = self._slice_used()
+        finally:
+            self.console.drain()
+            self.stats.host_seconds += time.perf_counter() - t_slice
         return self._slice_used()
 
     def _slice_used(self) -> int:
