@@ -94,6 +94,18 @@ def test_bad_vm_arguments_are_rejected(hv: Hypervisor, kwargs: dict, message: st
     assert hv.vms == []
 
 
+def test_an_image_too_big_for_the_vm_is_refused_and_its_frames_come_back(hv: Hypervisor) -> None:
+    free = hv.memory.free_frames
+    image = assemble(".org 0x20000\n_start: halt\n")
+    with pytest.raises(
+        ValueError,
+        match=r"image segment at 0x00020000 \(4 bytes\) does not fit in the 64K of RAM of VM 'big'",
+    ):
+        hv.create_vm("big", image, memory="64K")
+    assert hv.memory.free_frames == free
+    assert hv.vms == []
+
+
 def test_vm_names_are_unique(hv: Hypervisor) -> None:
     hello_vm(hv, "a")
     with pytest.raises(ValueError, match="already exists"):

@@ -287,8 +287,8 @@ class VM:
         for seg in self.image.segments:
             if seg.addr + len(seg.data) > self.memory_size:
                 raise ValueError(
-                    f"image segment at {seg.addr:#010x} does not fit in VM {self.name!r}'s "
-                    f"{format_size(self.memory_size)}"
+                    f"image segment at {seg.addr:#010x} ({len(seg.data)} bytes) does not fit "
+                    f"in the {format_size(self.memory_size)} of RAM of VM {self.name!r}"
                 )
             self.write_guest(seg.addr, seg.data)
         hv.memory.dirty[self.frames] = 1  # all of memory was rewritten (snapshots, migration)
