@@ -322,3 +322,83 @@ def test_a_linked_clone_rebooting_itself_leaves_its_source_alone(exits: str) -> 
         ref.stats.instructions,
         ref.stats.guest_cycles,
     )
+
+
+def fill_the_host(hv: Hypervisor) -> VM:
+    """A VM that takes every free frame of the host (it prints hello and halts)."""
+    filler = hv.create_vm("filler", images.load("hello"), memory=f"{hv.memory.free_frames * 4}K")
+    assert hv.memory.free_frames == 0
+    return filler
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+def test_a_write_the_host_has_no_frame_for_pauses_only_that_vm(exits: str) -> None:
+    """Copy-on-write with the host full: the writer waits, paused; the others run on."""
+    alone = Hypervisor(host_memory="1M")
+    ref = alone.create_vm("src", images.load("sieve", N=50_000), memory="256K", exits=exits)
+    ref.start()
+    alone.run()
+    hv = Hypervisor(host_memory="1M")
+    src = hv.create_vm("src", images.load("sieve", N=50_000), memory="256K", exits=exits)
+    src.start()
+    hv.run(cycles=300_000)
+    src.pause()
+    clone = src.clone("clone", linked=True)
+    filler = fill_the_host(hv)
+    for vm in (src, clone, filler):
+        vm.start() if vm.state == "created" else vm.resume()
+    hv.run(cycles=20_000_000)
+    assert (filler.state, filler.stop_reason, filler.exit_code) == ("stopped", "halt", 0)
+    for vm in (src, clone):
+        assert vm.state == "paused"
+        assert vm.message == (
+            f"VM {vm.name!r} paused: copy-on-write for VM {vm.name!r} needs 4K but the host has "
+            "only 0 free of 1M; free host memory (stop and delete a VM) and resume it"
+        )
+    waiting = src.guest_clock
+    hv.run(cycles=1_000_000)
+    assert src.guest_clock == waiting  # time stands still for it, as for any paused VM
+    filler.delete()
+    src.resume()
+    clone.resume()
+    assert src.message == ""
+    hv.run()
+    for vm in (src, clone):  # the write was retried and the run ends as it would have
+        assert (vm.stop_reason, vm.exit_code) == ("halt", 0)
+        assert vm.console.output == ref.console.output
+    assert src.stats.instructions == ref.stats.instructions
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+def test_a_reboot_the_host_has_no_frames_for_stops_only_that_vm(exits: str) -> None:
+    hv = Hypervisor(host_memory="1M")
+    src = rebooter_for(hv, exits)
+    before = src.read_guest(0, src.memory_size)
+    clone = src.clone("clone", linked=True)
+    neighbour = hv.create_vm("n", images.load("hello"), memory="64K")
+    filler = fill_the_host(hv)
+    clone.resume()
+    neighbour.start()
+    hv.run(cycles=2_000_000)
+    assert (clone.state, clone.stop_reason) == ("stopped", "fault")
+    assert clone.message.startswith(
+        "VM 'clone' stopped: the guest asked for a reboot, and powering on VM 'clone' "
+        "(frames for the pages it shares) needs "
+    )
+    assert src.read_guest(0, src.memory_size) == before
+    assert neighbour.console.output == images.expected_output("hello")
+    filler.delete()
+    clone.reset()  # with memory free again it powers on as usual
+    assert clone.state == "created"
+
+
+def test_a_reset_the_host_has_no_frames_for_changes_nothing() -> None:
+    hv = Hypervisor(host_memory="1M")
+    src = rebooter_for(hv, "python")
+    clone = src.clone("clone", linked=True)
+    fill_the_host(hv)
+    before = (clone.read_guest(0, clone.memory_size), clone.p2m.copy(), clone.state, clone.pc)
+    with pytest.raises(HostMemoryError, match=r"powering on VM 'clone' .* needs 64K"):
+        clone.reset()
+    after = (clone.read_guest(0, clone.memory_size), clone.p2m.copy(), clone.state, clone.pc)
+    assert before[0] == after[0] and (before[1] == after[1]).all() and before[2:] == after[2:]

@@ -54,6 +54,7 @@ from ..isa.arch import (
 from ..isa.encoding import decode
 from ..isa.table import OPCODE
 from . import hypercalls as hc
+from .host import HostMemoryError
 
 if TYPE_CHECKING:
     from .vm import VM
@@ -388,7 +389,10 @@ def handle_npf(vm: VM) -> int:
     gpa, access = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
     gfn = gpa // PAGE_SIZE
     if gpa < int(st[ST_RAMSIZE]) and access == 2 and vm.p2m[gfn] & P2M_V:
-        vm._copy_on_write(gfn)
+        try:
+            vm._copy_on_write(gfn)
+        except HostMemoryError as exc:  # only this VM waits: the write is retried on resume
+            vm._pause_for_memory(str(exc))
         return vm.hv.costs.npf
     vm._crash(f"second-stage fault at guest-physical {gpa:#010x} (access {access})")
     return vm.hv.costs.npf

@@ -74,6 +74,7 @@ from ..machine import Registers
 from ..units import format_size
 from . import exits
 from .bt import translate_page
+from .host import HostMemoryError
 
 if TYPE_CHECKING:
     from ..ui.vmwidget import VMWidget
@@ -232,6 +233,7 @@ class VM:
     def resume(self) -> None:
         """Schedule a paused VM again (its guest time goes on from the pause). Legal when: paused."""
         self._require("resume", "paused")
+        self.message = ""  # (a pause for host memory said why)
         if self.paused_at is not None:
             gone = self.now - self.paused_at  # host time the guest did not see
             self.clock_offset += gone
@@ -279,10 +281,15 @@ class VM:
         self.state = "deleted"
 
     def _power_on(self) -> None:
+        """Zeroed RAM (a frame of its own per page), the image loaded, CPU and devices reset.
+
+        Raises HostMemoryError before changing anything if pages it shares with a linked clone
+        need frames of their own and the host has too few.
+        """
+        from .snapshot import make_private
+
         hv = self.hv
-        frames = self.frames
-        for f in frames[hv.memory.refs[frames] > 1].tolist():  # shared: a private copy first
-            self._copy_on_write_frame_index(f)
+        make_private(self, f"powering on VM {self.name!r} (frames for the pages it shares)")
         hv.memory.scrub(self.frames)  # (in one go: a guest may reboot itself again and again)
         for seg in self.image.segments:
             if seg.addr + len(seg.data) > self.memory_size:
@@ -403,10 +410,6 @@ class VM:
         self.p2m[gfn] = (frame << P2M_SHIFT) | P2M_V | P2M_W
         self.cpu.flush_tlb()
 
-    def _copy_on_write_frame_index(self, frame: int) -> None:
-        for gfn in np.nonzero((self.p2m >> P2M_SHIFT) == frame)[0].tolist():
-            self._copy_on_write(gfn)
-
     def feed(self, data: str | bytes) -> None:
         """Type ``data`` into the VM's console (the guest reads it from its RX register).
 
@@ -450,12 +453,33 @@ class VM:
         )
 
     def _guest_reboot(self) -> int:
-        """Power the VM on again from inside a slice; returns what zeroing its RAM costs."""
+        """Power the VM on again from inside a slice; returns what zeroing its RAM costs.
+
+        A host without the frames the reboot needs (for pages shared with a linked clone)
+        stops the VM with a message saying so; nothing else changes.
+        """
         now = self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE])  # host time, mid-slice
-        self._power_on()  # the guest's cycle counter starts again at 0 ...
+        try:
+            self._power_on()  # the guest's cycle counter starts again at 0 ...
+        except HostMemoryError as exc:
+            self._crash(f"the guest asked for a reboot, and {exc}")
+            return 0
         self.state = "running"
         self.clock_offset = now  # ... from now (slices measure host time through the offset)
         return self.memory_size // PAGE_SIZE * self.hv.costs.power_on_page
+
+    def _pause_for_memory(self, problem: str) -> None:
+        """Pause from inside a slice: the host has no frame for a page the guest writes.
+
+        Only this VM waits; resuming it (once memory is free) retries the write. Its time
+        stands still from the end of the exit (``_exit_in_python`` sets ``paused_at``).
+        """
+        self.state = "paused"
+        self.paused_at = None
+        self.message = (
+            f"VM {self.name!r} paused: {problem}; free host memory (stop and delete a VM) "
+            "and resume it"
+        )
 
     def _crash(self, message: str) -> None:
         self.state = "stopped"
@@ -526,6 +550,8 @@ class VM:
         self.cpu.st[ST_GCSR + CSR_CYCLE] += cost
         self.stats.hypervisor_cycles += cost
         self._account(reason, cost, time.perf_counter() - t0)
+        if self.state == "paused" and self.paused_at is None:  # paused by the handler
+            self.paused_at = self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE])
 
     def _account(self, reason: int, cycles: int, seconds: float) -> None:
         name = EXIT_NAMES.get(reason, str(reason))
