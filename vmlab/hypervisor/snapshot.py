@@ -605,7 +605,10 @@ def clone_vm(vm: VM, name: str, linked: bool = True) -> VM:
     Legal when ``vm`` is created, paused or stopped; the clone starts in that same state (resume a
     paused one). A linked clone shares all of ``vm``'s memory copy-on-write (both map the frames
     read-only; the first write to a page copies it, in whichever VM writes), so it costs almost no
-    host memory until it writes; a full clone copies every page. The clone's disk is an in-memory
+    host memory until it writes: host memory is overcommitted. When the host has no frame left
+    for such a copy, the VM that writes is paused with a message saying so (the write is retried
+    when it is resumed) and the others run on; a guest reboot that needs frames the host lacks
+    stops that VM. A full clone copies every page. The clone's disk is an in-memory
     copy, its accounting continues from ``vm``'s, and its snapshot tree starts empty. Fails
     cleanly (no VM created) if the name is taken or a full clone does not fit in host memory.
     """
