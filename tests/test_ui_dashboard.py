@@ -133,6 +133,27 @@ def test_the_row_shows_the_state_badge() -> None:
     assert vm.state == "stopped" and ">stopped</span>" in d.rows["a"].label_html.value
 
 
+def test_the_row_says_why_a_vm_stopped_or_was_paused() -> None:
+    d = dashboard(memory="1M")
+    vm = d.hv.create_vm("a", images.load("hello"), memory="64K")
+    d.refresh()
+    assert "vmlab-vm-message" not in d.rows["a"].label_html.value  # nothing to say yet
+    vm.start()
+    run(d)
+    assert "the guest stopped (halt, exit code 0)</div>" in d.rows["a"].label_html.value
+    src = d.hv.create_vm("src", images.load("sieve", N=50_000), memory="256K")
+    src.start()
+    d.hv.run(cycles=300_000)
+    src.pause()
+    src.clone("twin", linked=True)
+    d.hv.create_vm("hog", images.load("hello"), memory=f"{d.hv.memory.free_frames * 4}K")
+    src.resume()
+    d.hv.run(cycles=1_000_000)
+    d.refresh()
+    assert src.state == "paused"
+    assert "paused: copy-on-write for VM &#x27;src&#x27; needs 4K" in d.rows["src"].label_html.value
+
+
 def test_every_click_is_acknowledged_with_a_new_sequence_number() -> None:
     d = dashboard()
     create(d, "a", image="hello")

@@ -103,10 +103,15 @@ class VMRow(widgets.HBox):
         self.state = vm.state
         for action, button in self.buttons.items():
             button.disabled = self.state not in DASHBOARD_LEGAL[action]
+        why = (  # why it stopped, or was paused by the hypervisor (host memory ran out)
+            f'<div class="vmlab-vm-message" style="color:#555">{html.escape(vm.message)}</div>'
+            if vm.message
+            else ""
+        )
         self.label_html.value = (
             f'<div style="{MONO}" data-vm="{html.escape(vm.name)}"><b>{html.escape(vm.name)}</b> '
             f"{html.escape(vm.mode)} · {vm.memory_size // 1024:,} KiB · {vm.shares} shares "
-            f"{_badge(self.state)}</div>"
+            f"{_badge(self.state)}{why}</div>"
         )
 
 
