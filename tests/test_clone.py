@@ -8,7 +8,7 @@ import pytest
 from vmlab import Hypervisor, VMStateError, assemble, images
 from vmlab.core.layout import P2M_W, ST_GCSR, ST_TLB_DATA, ST_TLB_TAG, TLB_IO
 from vmlab.devices.disk import Disk
-from vmlab.hypervisor import HostMemoryError
+from vmlab.hypervisor import MODES, HostMemoryError
 from vmlab.hypervisor.snapshot import snapshot_cost_figures
 from vmlab.hypervisor.vm import VM
 from vmlab.isa.arch import CSR_CYCLE, PAGE_SIZE, TLB_ENTRIES
@@ -402,3 +402,57 @@ def test_a_reset_the_host_has_no_frames_for_changes_nothing() -> None:
         clone.reset()
     after = (clone.read_guest(0, clone.memory_size), clone.p2m.copy(), clone.state, clone.pc)
     assert before[0] == after[0] and (before[1] == after[1]).all() and before[2:] == after[2:]
+
+
+DISK_READER = """
+        .include "lib/vl32.s"
+_start: li   s0, 3000
+spin:   addi s0, s0, -1
+        bnez s0, spin              # (cloned while it spins)
+        li   t0, DISK_BASE
+        sw   zero, DSK_SECTOR(t0)
+        la   t1, buf
+        sw   t1, DSK_ADDR(t0)
+        li   t1, 1
+        sw   t1, DSK_CMD(t0)       # read sector 0 into buf: the disk writes a shared page
+        lw   a0, DSK_STATUS(t0)
+        la   t1, buf
+        lbu  a1, 0(t1)
+        add  a0, a0, a1            # exit code: status 0 + the first byte read
+        halt
+        .data
+        .align 512
+buf:    .space 512
+"""
+
+
+@pytest.mark.parametrize("exits", ["python", "jit"])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_disk_read_into_a_shared_page_copies_it_on_both_exit_paths(mode: str, exits: str) -> None:
+    """The disk's DMA write is a write like any other: copy-on-write, then the transfer.
+
+    The Python exit path used to reflect an access fault into the guest instead.
+    """
+    image = assemble(DISK_READER, "reader.s", include_dirs=[images.images_dir()])
+    hv = Hypervisor(host_memory="1M")
+    src = hv.create_vm(
+        "src", image, memory="64K", mode=mode, exits=exits, disk=Disk.from_bytes(b"D")
+    )
+    src.start()
+    hv.run(cycles=2_000)
+    src.pause()
+    clone = src.clone("clone", linked=True)
+    buf = image.symbols["buf"]
+    hog = fill_the_host(hv)
+    clone.resume()
+    hv.run(cycles=1_000_000)
+    assert clone.state == "paused" and "copy-on-write for VM 'clone' needs 4K" in clone.message
+    hog.delete()
+    clone.resume()
+    hv.run(cycles=1_000_000)
+    assert (clone.stop_reason, clone.exit_code) == ("halt", ord("D"))
+    assert clone.read_guest(buf, 1) == b"D"
+    assert src.read_guest(buf, 1) == b"\0"  # the source's page is its own, untouched
+    src.resume()
+    hv.run(cycles=1_000_000)
+    assert (src.stop_reason, src.exit_code) == ("halt", ord("D"))

@@ -358,6 +358,11 @@ def handle_mmio(vm: VM) -> int:
             if r == cpu.CONSOLE_FULL:
                 vm.console.drain()
                 continue
+            if r == cpu.FAULT_NPF:  # a disk transfer into a page shared copy-on-write: copy
+                cost += hv.costs.npf  # it, then the write again (as the core's npf exit does)
+                if make_writable(vm, int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])):
+                    continue
+                return cost  # not retired: the store runs again when the VM goes on
             break
         if r == cpu.STOP_POWER:
             retire(vm, word)
@@ -386,16 +391,26 @@ def handle_mmio(vm: VM) -> int:
 def handle_npf(vm: VM) -> int:
     """EXIT_NPF: copy a shared (copy-on-write) page on its first write; anything else is fatal."""
     st = vm.cpu.st
-    gpa, access = int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3])
+    make_writable(vm, int(st[ST_EXIT + 2]), int(st[ST_EXIT + 3]))
+    return vm.hv.costs.npf
+
+
+def make_writable(vm: VM, gpa: int, access: int) -> bool:
+    """A second-stage fault at ``gpa``: True once a write there can be retried.
+
+    A write to a page shared copy-on-write gets a private copy. With no host frame for it the
+    VM is paused (only it waits; the write is retried on resume); any other fault stops it.
+    """
     gfn = gpa // PAGE_SIZE
-    if gpa < int(st[ST_RAMSIZE]) and access == 2 and vm.p2m[gfn] & P2M_V:
+    if gpa < int(vm.cpu.st[ST_RAMSIZE]) and access == 2 and vm.p2m[gfn] & P2M_V:
         try:
             vm._copy_on_write(gfn)
-        except HostMemoryError as exc:  # only this VM waits: the write is retried on resume
+            return True
+        except HostMemoryError as exc:
             vm._pause_for_memory(str(exc))
-        return vm.hv.costs.npf
+            return False
     vm._crash(f"second-stage fault at guest-physical {gpa:#010x} (access {access})")
-    return vm.hv.costs.npf
+    return False
 
 
 def handle_idle(vm: VM) -> int:
