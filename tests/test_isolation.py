@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from vmlab import VM, Hypervisor, Machine, assemble, images
 from vmlab.core.layout import P2M_SHIFT, P2M_V, P2M_W, ST_GCSR, ST_PC
 from vmlab.devices.disk import Disk
-from vmlab.hypervisor import MODES
+from vmlab.hypervisor import MODES, CostModel
 from vmlab.hypervisor.host import HYPERVISOR_FRAMES
 from vmlab.image import Image, Segment
 from vmlab.isa.arch import CAUSE_NAMES, CSR_INSTRET, CSR_NAMES, CSR_TVEC, PAGE_SIZE
@@ -623,3 +623,77 @@ def test_a_guest_rebooting_itself_pays_for_zeroing_its_ram(exits: str) -> None:
     assert per_reboot["big"] - per_reboot["small"] == pages * hv.costs.power_on_page
     # equal shares of the CPU: the VM with 64 times the RAM reboots far less often
     assert small.stats.exits[name].count > 20 * big.stats.exits[name].count
+
+
+def run_random_program(
+    words: list[int], regs: list[int], tvec: int | None, mode: str, exits: str, clone: bool
+) -> dict:
+    """The program alone (or as a linked clone of a half-run sieve) on a fresh host: its results."""
+    hv = Hypervisor(host_memory="512K", costs=CostModel(userspace=0, vmexit=0))
+    code = np.array(words, dtype="<u4").tobytes()
+    if clone:
+        sieve = images.load("sieve", N=20000)
+        source = hv.create_vm(
+            "src", sieve, memory=RAM, mode=mode, exits=exits, disk=Disk.memory(2048)
+        )
+        source.start()
+        hv.run(cycles=20_000)
+        source.pause()
+        vm = source.clone("v", linked=True)
+        vm.write_guest(0x1000, code)
+        vm.cpu.st[ST_PC] = 0x1000
+    else:
+        image = Image([Segment(0x1000, code)], entry=0x1000)
+        vm = hv.create_vm("v", image, memory=RAM, mode=mode, exits=exits, disk=Disk.memory(2048))
+    for i, value in enumerate(regs, start=1):
+        vm.cpu.regs[i] = value
+    if tvec is not None:
+        vm.cpu.st[ST_GCSR + CSR_TVEC] = 0x1000 + 4 * tvec
+    if vm.state == "created":
+        vm.start()
+    else:
+        vm.resume()
+    hv.run(cycles=1_000_000)
+    s = vm.stats
+    return {
+        "state": (vm.state, vm.stop_reason, vm.exit_code, vm.message),
+        "console": vm.console.output,
+        "regs": vm.cpu.regs[:16].tolist(),
+        "pc": vm.pc,
+        "ram": vm.read_guest(0, RAM),
+        "disk": None if vm.disk is None else vm.disk.data.tobytes(),
+        "counters": (s.instructions, s.guest_cycles, s.hypervisor_cycles, hv.clock),
+        "hypercalls": s.hypercalls,
+        "exits": {
+            k: (e.count, e.cycles)
+            for k, e in s.exits.items()
+            if k not in ("mmio", "poweroff", "reboot")  # device exits: Python path only
+        },
+    }
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    words=program,
+    regs=st.lists(address, min_size=15, max_size=15),
+    tvec=st.one_of(st.none(), st.integers(0, 200)),
+    mode=st.sampled_from(MODES),
+    clone=st.booleans(),
+)
+def test_random_guest_programs_end_the_same_on_both_exit_paths(
+    words: list[int], regs: list[int], tvec: int | None, mode: str, clone: bool
+) -> None:
+    """The jitted exit handlers are fast paths of the Python ones, never different machines.
+
+    With exits that cost the same on both paths (no userspace trip, device exits free), any
+    program ends with the same registers, memory, disk, console, counters and exits.
+    """
+    python = run_random_program(words, regs, tvec, mode, "python", clone)
+    jit = run_random_program(words, regs, tvec, mode, "jit", clone)
+    event(f"{python['state'][1] or python['state'][0]}")
+    assert jit == python
