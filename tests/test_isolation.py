@@ -507,19 +507,28 @@ piece = st.one_of(
     word32.map(lambda w: [w]), valid_instruction(), valid_instruction(), load_address(), hypercall()
 )
 program = st.lists(piece, min_size=1, max_size=24).map(lambda ps: [w for p in ps for w in p])
+# a random guest: its program, registers r1..r15, a trap vector (or none) and its technique
+GUEST = {
+    "words": program,
+    "regs": st.lists(address, min_size=15, max_size=15),
+    "tvec": st.one_of(st.none(), st.integers(0, 200)),
+    "mode": st.sampled_from(MODES),
+}
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def random_programs(examples: int) -> settings:
+    """Hypothesis settings of the random-program tests (the same examples in every run)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@random_programs(200)
 @given(
-    words=program,
-    regs=st.lists(address, min_size=15, max_size=15),
-    tvec=st.one_of(st.none(), st.integers(0, 200)),
-    mode=st.sampled_from(MODES),
+    **GUEST,
     exits=st.sampled_from(EXITS),
     clone=st.booleans(),
     pause_at=st.integers(2_000, 40_000),
@@ -672,19 +681,8 @@ def run_random_program(
     }
 
 
-@settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(
-    words=program,
-    regs=st.lists(address, min_size=15, max_size=15),
-    tvec=st.one_of(st.none(), st.integers(0, 200)),
-    mode=st.sampled_from(MODES),
-    clone=st.booleans(),
-)
+@random_programs(120)
+@given(**GUEST, clone=st.booleans())
 def test_random_guest_programs_end_the_same_on_both_exit_paths(
     words: list[int], regs: list[int], tvec: int | None, mode: str, clone: bool
 ) -> None:
