@@ -23,7 +23,6 @@ from ..core.layout import (
     ST_EXIT,
     ST_GCSR,
     ST_PC,
-    ST_RAMSIZE,
 )
 from ..core.mmu import tlb_flush
 from ..isa.arch import (
@@ -402,7 +401,7 @@ def make_writable(vm: VM, gpa: int, access: int) -> bool:
     VM is paused (only it waits; the write is retried on resume); any other fault stops it.
     """
     gfn = gpa // PAGE_SIZE
-    if gpa < int(vm.cpu.st[ST_RAMSIZE]) and access == 2 and vm.p2m[gfn] & P2M_V:
+    if gpa < vm.memory_size and access == 2 and vm.p2m[gfn] & P2M_V:
         try:
             vm._copy_on_write(gfn)
             return True
