@@ -110,7 +110,11 @@ class ExitStat:
 
 @dataclass
 class VMStats:
-    """Per-VM accounting (what the live charts plot)."""
+    """Per-VM accounting (what the live charts plot).
+
+    The counters add up over the VM's whole life: a reset or a guest's reboot does not clear
+    them (a chart's lines go on); restoring a snapshot brings back the values it recorded.
+    """
 
     instructions: int = 0  # guest instructions retired
     guest_cycles: int = 0  # modelled cycles spent running guest instructions
