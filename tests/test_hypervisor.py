@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vmlab import Hypervisor, Machine, VMStateError, assemble, images
 from vmlab.core.layout import STAT_TLB_MISSES, STAT_WALK_REFS
+from vmlab.devices.disk import Disk
 from vmlab.hypervisor import MODES, CostModel, HostMemoryError
 from vmlab.isa.arch import TRAP_CYCLES, WALK_REF_CYCLES
 
@@ -92,6 +95,37 @@ def test_bad_vm_arguments_are_rejected(hv: Hypervisor, kwargs: dict, message: st
     with pytest.raises(ValueError, match=message):
         hv.create_vm("x", images.load("hello"), **{"memory": "1M", **kwargs})
     assert hv.vms == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"disk": b"data"}, "disk must be a vmlab Disk: Disk.memory"),
+        ({"disk": "disk.img"}, "not str"),
+        ({"strict": "no"}, "strict must be True or False, not 'no'"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_rejected(
+    hv: Hypervisor, kwargs: dict, message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        hv.create_vm("x", images.load("hello"), memory="64K", **kwargs)
+    assert hv.vms == []
+
+
+def test_a_disk_belongs_to_one_vm(hv: Hypervisor, tmp_path: Path) -> None:
+    """Two VMs on one disk could read each other's data: the second attach is refused."""
+    disk = Disk.memory(4096)
+    hv.create_vm("a", images.load("hello"), memory="64K", disk=disk)
+    with pytest.raises(ValueError, match="this disk is already attached to VM 'a'"):
+        hv.create_vm("b", images.load("hello"), memory="64K", disk=disk)
+    path = tmp_path / "shared.img"
+    hv.create_vm("c", images.load("hello"), memory="64K", disk=Disk.file(path, size=4096))
+    with pytest.raises(ValueError, match=r"disk image .*shared.img is already attached to VM 'c'"):
+        hv.create_vm("d", images.load("hello"), memory="64K", disk=Disk.file(str(path)))
+    assert [vm.name for vm in hv.vms] == ["a", "c"]
+    hv.vm("a").delete()  # a deleted VM lets its disk go
+    hv.create_vm("e", images.load("hello"), memory="64K", disk=disk)
 
 
 def test_an_image_too_big_for_the_vm_is_refused_and_its_frames_come_back(hv: Hypervisor) -> None:

@@ -220,6 +220,9 @@ class Hypervisor:
             raise ValueError(f"exits must be 'python' or 'jit', not {exits!r}")
         if not isinstance(image, Image):
             raise TypeError(f"image must be a vmlab Image, not {type(image).__name__}")
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"strict must be True or False, not {strict!r}")
+        self._check_disk(disk)
         size = parse_size(memory, "memory")
         if size <= 0 or size % 4096 or size > (1 << 30):
             raise ValueError(f"VM memory {memory!r} must be a positive multiple of 4K up to 1G")
@@ -242,6 +245,29 @@ class Hypervisor:
         )
         self._vms[name] = vm
         return vm
+
+    def _check_disk(self, disk: object) -> None:
+        """Refuse a disk that is not a ``Disk`` or that another VM already has attached."""
+        if disk is None:
+            return
+        if not isinstance(disk, Disk):
+            raise TypeError(
+                "disk must be a vmlab Disk: Disk.memory(size), Disk.from_bytes(data) or "
+                f"Disk.file(path), not {type(disk).__name__}"
+            )
+        path = None if disk.path is None else disk.path.resolve()
+        for other in self._vms.values():
+            theirs = other.disk
+            if theirs is None:
+                continue
+            if theirs is disk or (
+                path is not None and theirs.path is not None and theirs.path.resolve() == path
+            ):
+                what = "this disk" if path is None else f"disk image {disk.path}"
+                raise ValueError(
+                    f"{what} is already attached to VM {other.name!r}: a disk belongs to one "
+                    "VM at a time (give each VM its own, e.g. a copy with Disk.from_bytes)"
+                )
 
     def vm(self, name: str) -> VM:
         """The VM called ``name``."""
