@@ -49,6 +49,17 @@ def test_hypervisor_names_are_importable_from_vmlab() -> None:
     assert {"VM", "CostModel", "Hypervisor", "VMStateError"} <= set(vmlab.__all__)
 
 
+def test_the_errors_a_user_catches_and_disk_are_importable_from_vmlab() -> None:
+    from vmlab import devices, hypervisor, image
+
+    assert (vmlab.Disk, vmlab.ImageFormatError) == (devices.disk.Disk, image.ImageFormatError)
+    assert vmlab.ExportFormatError is hypervisor.ExportFormatError
+    assert vmlab.HostMemoryError is hypervisor.HostMemoryError
+    assert {"Disk", "ExportFormatError", "HostMemoryError", "ImageFormatError"} <= set(
+        vmlab.__all__
+    )
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Hypervisr'"):
         vmlab.Hypervisr  # noqa: B018

@@ -90,3 +90,13 @@ def test_every_instruction_that_retires_costs_a_cycle():
     assert CYCLES[OP_ILLEGAL] >= 1
     assert TRAP_CYCLES >= 1
     assert CYCLES[OP_BTCALL] == CYCLES[OP_HOSTBP] == 0
+
+
+def test_status_bits_names_the_bits_that_are_set() -> None:
+    from vmlab.isa import status_bits
+    from vmlab.isa.arch import ST_IE, ST_MODE, ST_PG, ST_PIE, ST_PMODE
+
+    assert status_bits(0) == "-"
+    assert status_bits(ST_MODE | ST_PG) == "MODE PG"
+    assert status_bits(ST_MODE | ST_IE | ST_PMODE | ST_PIE | ST_PG) == "MODE IE PMODE PIE PG"
+    assert status_bits(1 << 31) == "-"  # bits that do not exist are not named

@@ -162,6 +162,18 @@ def test_every_click_is_acknowledged_with_a_new_sequence_number() -> None:
     d.take_button.click()
     assert d.last_ack == before + 2
     assert f'data-ack="{before + 2}"' in d.status_html.value
+    assert f"[{before + 2}]" not in d.status_html.value  # the number is for tests, not for people
+
+
+def test_a_row_button_reports_what_it_did_not_a_state_that_goes_stale() -> None:
+    d = dashboard()
+    create(d, "a", image="hello")
+    d.rows["a"].buttons["start"].click()
+    assert d.message == "started VM a"
+    d.hv.run(cycles=1_000_000)  # the VM stops by itself; the message stays true
+    assert d.hv.vm("a").state == "stopped"
+    d.rows["a"].buttons["delete"].click()
+    assert d.message == "deleted VM a"
 
 
 # ---- live charts --------------------------------------------------------------------------------

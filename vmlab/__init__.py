@@ -6,11 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 from .asm import AssembleError, assemble, assemble_file
 from .compare import compare
-from .image import Image
+from .devices.disk import Disk
+from .image import Image, ImageFormatError
 from .machine import Machine, MachineError, RunResult
 
 if TYPE_CHECKING:
-    from .hypervisor import VM, CostModel, Hypervisor, VMStateError
+    from .hypervisor import (
+        VM,
+        CostModel,
+        ExportFormatError,
+        HostMemoryError,
+        Hypervisor,
+        VMStateError,
+    )
 
 __version__ = "0.1.0"
 
@@ -26,7 +34,7 @@ def lab(
 
 # The hypervisor is imported on first use of one of these names, not by ``import vmlab``: running a
 # bare Machine (the common first step, and the benchmark's warm start) does not need it.
-_LAZY = {"VM", "CostModel", "Hypervisor", "VMStateError"}
+_LAZY = {"VM", "CostModel", "ExportFormatError", "HostMemoryError", "Hypervisor", "VMStateError"}
 
 
 def __getattr__(name: str) -> Any:
@@ -47,8 +55,12 @@ __all__ = [
     "VM",
     "AssembleError",
     "CostModel",
+    "Disk",
+    "ExportFormatError",
+    "HostMemoryError",
     "Hypervisor",
     "Image",
+    "ImageFormatError",
     "Machine",
     "MachineError",
     "RunResult",

@@ -1,6 +1,6 @@
 """The VL32 instruction set: one table of instructions plus the architectural constants."""
 
-from .arch import CSR_NAMES, CSR_NUMBERS, REG_ALIASES, REG_NAMES
+from .arch import CSR_NAMES, CSR_NUMBERS, REG_ALIASES, REG_NAMES, STATUS_BITS, status_bits
 from .encoding import Decoded, decode, encode
 from .table import BY_NAME, BY_OPCODE, CLASS_CYCLES, FORMATS, INSTRUCTIONS, OPCODE, Instr
 
@@ -15,8 +15,10 @@ __all__ = [
     "OPCODE",
     "REG_ALIASES",
     "REG_NAMES",
+    "STATUS_BITS",
     "Decoded",
     "Instr",
     "decode",
     "encode",
+    "status_bits",
 ]

@@ -99,6 +99,19 @@ ST_PMODE = 1 << 2  # mode before the last trap
 ST_PIE = 1 << 3  # IE before the last trap
 ST_PG = 1 << 4  # paging enabled
 ST_WRITABLE = ST_MODE | ST_IE | ST_PMODE | ST_PIE | ST_PG
+STATUS_BITS = (
+    ("MODE", ST_MODE),
+    ("IE", ST_IE),
+    ("PMODE", ST_PMODE),
+    ("PIE", ST_PIE),
+    ("PG", ST_PG),
+)
+
+
+def status_bits(value: int) -> str:
+    """The names of the bits set in a ``status`` value, e.g. ``"MODE PG"`` (``"-"`` for none)."""
+    return " ".join(name for name, bit in STATUS_BITS if value & bit) or "-"
+
 
 # interrupt lines (bits of ie/ip; cause = INTERRUPT | line)
 IRQ_TIMER = 0

@@ -399,7 +399,7 @@ class Dashboard(widgets.VBox):
         self.runner.do(act)
 
     def _status(self, text: str, seq: int | None = None, pending: bool = False) -> None:
-        """The status line: ``[click number] message``; ``data-done`` once the action ran."""
+        """The status line: the message, tagged with the click's number (``data-ack``) for tests."""
         seq = self.last_ack if seq is None else seq
         body = (
             f'<span style="color:#b00020">⚠ {html.escape(self.error)}</span>'
@@ -410,7 +410,7 @@ class Dashboard(widgets.VBox):
         handled = round(self.ack_time * 1000)  # ms since the epoch when the click was handled
         self.status_html.value = (
             f'<div style="{MONO}" data-ack="{seq}" data-done="{done}" data-t="{handled}">'
-            f"[{seq}] {body}</div>"
+            f"{body}</div>"
         )
 
     def _run_host(self) -> str:
@@ -487,7 +487,14 @@ class Dashboard(widgets.VBox):
             getattr(vm, action)()
             if action in ("start", "resume") and self.autorun:
                 self.runner.start_if_possible()
-            return f"{action} VM {vm.name}: it is {vm.state}"
+            done = {
+                "start": "started",
+                "resume": "resumed",
+                "pause": "paused",
+                "stop": "stopped",
+                "delete": "deleted",
+            }
+            return f"{done.get(action, action)} VM {vm.name}"
 
         self._click(f"{action} {vm.name}", act)
 

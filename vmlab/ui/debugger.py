@@ -33,7 +33,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Int, Tuple, Unicode, observe, validate
 
 from ..asm import disassemble_word
-from ..isa.arch import CAUSE_NAMES, CSR_NAMES, REG_ALIASES, REG_NAMES
+from ..isa.arch import CAUSE_NAMES, CSR_NAMES, REG_ALIASES, REG_NAMES, STATUS_BITS
 from ..machine import Machine, RunResult
 from .runner import Runner, event_loop_running
 
@@ -42,7 +42,6 @@ __all__ = ["Debugger", "console_html", "describe_result", "parse_location"]
 MONO = "font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.35;"
 CHANGED = "background: #ffe08a;"
 ERROR = "color: #b00020;"
-STATUS_BITS = (("MODE", 0), ("IE", 1), ("PMODE", 2), ("PIE", 3), ("PG", 4))
 CONSOLE_TAIL = 8_000  # characters of console output shown
 SOURCE_WIDTH = 36  # characters of a source line shown beside its disassembly
 
@@ -546,7 +545,7 @@ class Debugger(widgets.VBox):
             value = m.csr(name)
             note = ""
             if name == "status":
-                note = " " + " ".join(bit for bit, pos in STATUS_BITS if value >> pos & 1)
+                note = " " + " ".join(bit for bit, mask in STATUS_BITS if value & mask)
             elif name == "cause" and value in CAUSE_NAMES:
                 note = f" {CAUSE_NAMES[value]}"
             elif name == "timecmp":
