@@ -219,6 +219,33 @@ spin:   j    spin
     assert got_s == pytest.approx(got_a, abs=2 * SLICE_CYCLES)
 
 
+def test_a_vm_changes_its_own_resources_like_the_hypervisor_does() -> None:
+    hv = Hypervisor(host_memory="4M")
+    (a,) = spinners(hv, 1000)
+    a.set_resources(shares=3000, reservation=0.2, limit=0.9)
+    assert (a.shares, a.reservation, a.limit) == (3000, 0.2, 0.9)
+    a.set_resources(shares=500)  # the others stay
+    assert (a.shares, a.reservation, a.limit) == (500, 0.2, 0.9)
+    a.set_resources(limit=None)
+    assert a.limit is None
+    with pytest.raises(ValueError, match="shares must be a positive integer"):
+        a.set_resources(shares=-1)
+    assert a.shares == 500
+
+
+def test_resources_of_a_vm_that_is_not_the_hypervisors_are_refused() -> None:
+    hv, other = Hypervisor(host_memory="4M"), Hypervisor(host_memory="4M")
+    a, b = spinners(hv, 1000, 1000)
+    (stranger,) = spinners(other, 1000)
+    with pytest.raises(ValueError, match=r"VM 'a' \(running\) is not a VM of this hypervisor"):
+        other.set_resources(a, shares=5)
+    b.stop()
+    b.delete()
+    with pytest.raises(ValueError, match=r"VM 'b' \(deleted\) is not a VM of this hypervisor"):
+        b.set_resources(shares=5)
+    assert (a.shares, b.shares, stranger.shares) == (1000, 1000, 1000)
+
+
 def test_changing_shares_takes_effect_and_bad_values_change_nothing() -> None:
     hv = Hypervisor(host_memory="4M")
     a, b = spinners(hv, 1000, 1000)

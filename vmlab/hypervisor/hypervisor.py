@@ -45,7 +45,7 @@ from .metrics import (
     entitlements,
     exit_table,
 )
-from .vm import MODES, NEVER, VM, ExitStat, VMStateError
+from .vm import _UNSET, MODES, NEVER, VM, ExitStat, VMStateError, _Unset
 
 SLICE_CYCLES = 20_000  # a vCPU's time slice (host cycles) while other VMs want the CPU
 PERIOD_CYCLES = 1_000_000  # the period over which reservations and limits are enforced
@@ -57,13 +57,6 @@ SAMPLE_CYCLES = PERIOD_CYCLES  # a running VM's time series gets a point at most
 LONE_SLICE_CYCLES = 16 * PERIOD_CYCLES
 MAX_CPUS = 64  # host CPUs a Hypervisor can model
 _VT_SCALE = 1 << 20  # virtual time units per host cycle at one share
-
-
-class _Unset:
-    """The type of "argument not given" where None means something."""
-
-
-_UNSET = _Unset()
 
 
 def _is_number(x: Any) -> bool:
@@ -336,6 +329,8 @@ class Hypervisor:
         raises ValueError and changes nothing.
         """
         vm = self.vm(vm) if isinstance(vm, str) else vm
+        if self._vms.get(vm.name) is not vm:
+            raise ValueError(f"VM {vm.name!r} ({vm.state}) is not a VM of this hypervisor")
         new_shares = vm.shares if shares is None else shares
         new_res = vm.reservation if reservation is None else reservation
         new_limit = vm.limit if isinstance(limit, _Unset) else limit

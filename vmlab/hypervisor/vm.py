@@ -95,6 +95,13 @@ REAL_STATUS_WHILE_GUEST_RUNS = ST_IE | ST_PG
 NEVER = 1 << 62
 
 
+class _Unset:
+    """The type of "argument not given" where None means something."""
+
+
+_UNSET = _Unset()
+
+
 class VMStateError(RuntimeError):
     """A lifecycle request that the VM's current state does not allow."""
 
@@ -605,6 +612,16 @@ class VM:
         if reason == EXIT_BREAKPOINT:
             return 0
         raise AssertionError(f"unknown exit reason {reason}")
+
+    def set_resources(
+        self,
+        *,
+        shares: int | None = None,
+        reservation: float | None = None,
+        limit: float | _Unset | None = _UNSET,
+    ) -> None:
+        """Change shares, reservation or limit (``limit=None`` removes it): ``hv.set_resources``."""
+        self.hv.set_resources(self, shares=shares, reservation=reservation, limit=limit)
 
     # ---- encapsulation: snapshots, clones, export (vmlab/hypervisor/snapshot.py, export.py) ---
     def snapshot(self, name: str, incremental: bool = True) -> Snapshot:
