@@ -35,11 +35,12 @@ import difflib
 import itertools
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .files import write_atomically
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Image", "ImageFormatError", "Segment"]
 
@@ -177,19 +178,8 @@ class Image:
         return _parse(bytes(data), source)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the image to ``path`` atomically (temporary file + os.replace)."""
-        path = Path(path)
-        data = self.to_bytes()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the image to ``path`` atomically (see ``vmlab.files``: only a regular file is replaced)."""
+        write_atomically(path, [self.to_bytes()])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Image:

@@ -58,7 +58,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +76,7 @@ from ..core.layout import (
 from ..core.state import NUM_REG_SLOTS
 from ..devices.disk import Disk
 from ..devices.memmap import SECTOR_SIZE
+from ..files import check_writable_target, write_atomically
 from ..image import Image, ImageFormatError
 from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
 from .hypervisor import check_resources
@@ -185,31 +185,6 @@ def _state_to_json(state: SavedState, pages: tuple[np.ndarray, np.ndarray], blob
     }
 
 
-def _write_atomically(path: Path, chunks: list[bytes]) -> None:
-    """Write ``chunks`` to ``path`` via a temporary file, fsync and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 def export_vm(vm: VM, path: str | os.PathLike[str]) -> None:
     """Write ``vm`` with its snapshot tree to one file at ``path`` (atomically; see module doc).
 
@@ -219,13 +194,11 @@ def export_vm(vm: VM, path: str | os.PathLike[str]) -> None:
     from .. import __version__
 
     vm._require("export", *SAVE_STATES)
+    try:
+        check_writable_target(path)  # (before Path(): Path("") would be ".")
+    except OSError as exc:  # (its subclass: FileNotFoundError, IsADirectoryError, ...)
+        raise type(exc)(f"cannot export VM {vm.name!r} to {path}: {exc.strerror}") from None
     path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot export VM {vm.name!r} to {path}: directory {path.parent} does not exist"
-        )
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot export VM {vm.name!r} to {path}: it is a directory")
     t = tree(vm)
     pending = harvest_dirty(vm)
     blobs = _Blobs()
@@ -263,7 +236,7 @@ def export_vm(vm: VM, path: str | os.PathLike[str]) -> None:
     for chunk in chunks:
         digest.update(chunk)
     chunks.append(digest.digest())
-    _write_atomically(path, chunks)
+    write_atomically(path, chunks)
 
 
 # ---- reading -----------------------------------------------------------------------------------
