@@ -428,3 +428,47 @@ def test_error_inside_an_included_file_names_that_file(tmp_path: Path):
 def test_missing_top_level_file_raises_file_not_found(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         assemble_file(tmp_path / "absent.s")
+
+
+# ---- hostile files: not UTF-8, absurdly deep ----------------------------------------------------
+def test_a_source_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte(tmp_path: Path):
+    path = tmp_path / "latin1.s"
+    path.write_bytes(b"_start: li a0, 1\n        li a1, 2 # caf\xe9\n        halt\n")
+    with pytest.raises(AssembleError) as info:
+        assemble_file(path)
+    (d,) = info.value.diagnostics
+    assert (d.file, d.line, d.column) == (str(path), 2, 23)
+    assert "not UTF-8 text (byte 0xe9)" in d.message and d.source_line.endswith("caf\ufffd")
+
+
+@pytest.mark.parametrize(
+    ("expression", "message", "column"),
+    [
+        ("1" + "+1" * 300, "expression too long (more than 256 operations in a chain)", 16),
+        ("(" * 40 + "1" + ")" * 40, "expression nested too deeply (more than 32 levels)", 48),
+        ("-" * 5000 + "1", "expression nested too deeply (more than 32 levels)", 48),
+        ("%hi(" * 40 + "1" + ")" * 40, "expression nested too deeply (more than 32 levels)", 144),
+    ],
+)
+def test_absurdly_deep_expressions_are_errors_not_crashes(
+    expression: str, message: str, column: int
+) -> None:
+    with pytest.raises(AssembleError) as info:
+        assemble(f"_start: li a0, {expression}\n        halt\n")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.column, d.message) == (1, column, message)
+
+
+def test_expressions_well_inside_the_limits_still_work() -> None:
+    image = assemble("_start: li a0, " + "(" * 30 + "1" + "+1" * 200 + ")" * 30 + "\n halt\n")
+    assert image.word_at(0x1000) != 0  # assembled (li of 201)
+
+
+def test_includes_nested_too_deep_are_an_error(tmp_path: Path):
+    for i in range(100):
+        (tmp_path / f"i{i}.s").write_text(f'.include "i{i + 1}.s"\n')
+    (tmp_path / "i100.s").write_text("_start: halt\n")
+    with pytest.raises(AssembleError, match=r"i31\.s:1:10: error: includes nested more than 32"):
+        assemble_file(tmp_path / "i0.s")
+    (tmp_path / "i20.s").write_text("_start: halt\n")  # 21 deep: fine
+    assert assemble_file(tmp_path / "i0.s").entry == 0x1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -251,3 +252,12 @@ def test_version_1_files_are_still_read_with_every_symbol_a_label(tmp_path: Path
     img = Image.load(path)
     assert img.labels == {"start": 0x1000} and img.constants == frozenset()
     assert img.word_at(0x1000) == 0x5A
+
+
+def test_a_source_path_that_is_not_utf8_survives_save_and_load(tmp_path: Path) -> None:
+    """A file name the OS could not decode (surrogate escapes) is kept byte for byte."""
+    name = os.fsdecode(b"caf\xe9.s")  # 'caf\udce9.s'
+    image = assemble("_start: halt\n", filename=name)
+    image.save(tmp_path / "a.img")
+    loaded = Image.load(tmp_path / "a.img")
+    assert loaded == image and loaded.source_map[0x1000] == (name, 1)

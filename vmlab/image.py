@@ -16,7 +16,8 @@ File format (``.img``), all integers little-endian, version 2 (version 1 is stil
                   Y symbols:       value (i64), kind (u8: 0 label, 1 constant; absent in
                                    version 1, where every symbol counts as a label),
                                    name length (u16), UTF-8 name
-                  F source files:  name length (u16), UTF-8 name
+                  F source files:  name length (u16), name (UTF-8; bytes of a path that
+                                   is not UTF-8 are kept as they are)
                   M map entries:   addr (u32), file index (u32), line (u32)
     end-4   4     CRC-32 (zlib.crc32) of every byte before it (u32)
 
@@ -153,7 +154,7 @@ class Image:
             raw = name.encode()
             body += _SYMBOL.pack(value, 1 if name in self.constants else 0, len(raw)) + raw
         for f in files:
-            raw = f.encode()
+            raw = f.encode("utf-8", "surrogateescape")  # (a path's bytes the OS could not decode)
             body += _NAME.pack(len(raw)) + raw
         for addr, (f, line) in sorted(self.source_map.items()):
             body += _MAPENTRY.pack(addr, index[f], line)
@@ -205,12 +206,12 @@ class _Reader:
         """Unpack the next record of ``fmt``."""
         return fmt.unpack(self.take(fmt.size, what))
 
-    def name(self, what: str) -> str:
-        """A u16-length-prefixed UTF-8 string."""
+    def name(self, what: str, path: bool = False) -> str:
+        """A u16-length-prefixed UTF-8 string (a ``path`` keeps bytes that are not UTF-8)."""
         (length,) = self.unpack(_NAME, what)
         raw = self.take(length, what)
         try:
-            return raw.decode()
+            return raw.decode("utf-8", "surrogateescape" if path else "strict")
         except UnicodeDecodeError:
             raise ImageFormatError(f"{self.source}: corrupt image: {what} is not UTF-8") from None
 
@@ -274,7 +275,7 @@ def _parse(data: bytes, source: str) -> Image:
             raise ImageFormatError(
                 f"{source}: corrupt image: symbol {i} name is not UTF-8"
             ) from None
-    files = [r.name(f"source file name {i}") for i in range(nfile)]
+    files = [r.name(f"source file name {i}", path=True) for i in range(nfile)]
     source_map: dict[int, tuple[str, int]] = {}
     for i in range(nmap):
         addr, findex, line = r.unpack(_MAPENTRY, f"source map entry {i}")

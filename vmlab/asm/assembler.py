@@ -29,6 +29,7 @@ from .expr import IDENT, ExprError, Node, Token, UnknownSymbolError, evaluate, p
 __all__ = ["AssembleError", "Diagnostic", "assemble", "assemble_file"]
 
 MAX_ERRORS_PER_FILE = 100
+MAX_INCLUDE_DEPTH = 32  # .include inside .include ...: deeper is refused (a runaway chain)
 MAX_SPACE = 64 * 1024 * 1024  # largest single .space (bytes)
 ADDR_LIMIT = 1 << 32
 WORD_MIN, WORD_MAX = -(1 << 31), (1 << 32) - 1
@@ -570,6 +571,8 @@ class _Assembler:
             searched = ", ".join(str(d) for d in dirs) or "absolute path"
             raise _LineError(f"cannot find include file '{name}' (searched: {searched})", col, end)
         resolved = candidate.resolve()
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
+            raise _LineError(f"includes nested more than {MAX_INCLUDE_DEPTH} deep", col, end)
         if resolved in self.stack:
             chain = [p.name for p in self.stack[self.stack.index(resolved) :]] + [resolved.name]
             raise _LineError(f"include cycle: {' -> '.join(chain)}", col, end)
@@ -1142,5 +1145,24 @@ def assemble_file(
     90
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AssembleError([_not_utf8(str(path), data, exc.start)]) from None
     return _assemble(text, str(path), path.resolve(), defines, include_dirs)
+
+
+def _not_utf8(file: str, data: bytes, pos: int) -> Diagnostic:
+    """The error for a source file whose byte at ``pos`` is not UTF-8."""
+    start = data.rfind(b"\n", 0, pos) + 1
+    stop = data.find(b"\n", pos)
+    line = data[start : len(data) if stop < 0 else stop].decode("utf-8", "replace").rstrip("\r")
+    column = len(data[start:pos].decode("utf-8", "replace")) + 1
+    return Diagnostic(
+        file,
+        data.count(b"\n", 0, pos) + 1,
+        column,
+        f"the file is not UTF-8 text (byte 0x{data[pos]:02x}): save it as UTF-8",
+        line,
+    )

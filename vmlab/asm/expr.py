@@ -162,6 +162,7 @@ class Node:
     end: int
     op_col: int = 0  # span of a binary operator (for "division by zero" errors)
     op_end: int = 0
+    depth: int = 1  # levels of the tree under and including this node
 
 
 # binary operators by precedence, loosest first (C precedence)
@@ -178,6 +179,8 @@ _LEVELS: tuple[tuple[str, ...], ...] = (
     ("*", "/", "%"),
 )
 _PRECEDENCE = {op: level for level, ops in enumerate(_LEVELS) for op in ops}
+MAX_NESTING = 32  # parentheses, %hi/%lo and unary operators inside one another
+MAX_DEPTH = 256  # operations in a chain (a + b + c ... is evaluated one level per operator)
 
 
 class _Parser:
@@ -185,6 +188,33 @@ class _Parser:
 
     def __init__(self, tokens: list[Token], col: int, end: int) -> None:
         self.toks, self.i, self.col, self.end = tokens, 0, col, end
+        self.nesting = 0
+
+    def nest(self, tok: Token) -> None:
+        """Enter one more level of nesting at ``tok``; ExprError past ``MAX_NESTING``."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExprError(
+                f"expression nested too deeply (more than {MAX_NESTING} levels)", tok.col, tok.end
+            )
+
+    def node(
+        self,
+        kind: str,
+        value: object,
+        args: tuple[Node, ...],
+        col: int,
+        end: int,
+        op_col: int = 0,
+        op_end: int = 0,
+    ) -> Node:
+        """A node over ``args``; ExprError if the tree grows deeper than ``MAX_DEPTH``."""
+        depth = 1 + max(a.depth for a in args)
+        if depth > MAX_DEPTH:
+            raise ExprError(
+                f"expression too long (more than {MAX_DEPTH} operations in a chain)", col, end
+            )
+        return Node(kind, value, args, col, end, op_col, op_end, depth)
 
     def peek(self) -> Token | None:
         """The next token, or None at the end."""
@@ -213,7 +243,9 @@ class _Parser:
         while (tok := self.peek()) is not None and tok.kind == "op" and tok.text in _LEVELS[level]:
             self.i += 1
             right = self.binary(level + 1)
-            left = Node("binary", tok.text, (left, right), left.col, right.end, tok.col, tok.end)
+            left = self.node(
+                "binary", tok.text, (left, right), left.col, right.end, tok.col, tok.end
+            )
         return left
 
     def unary(self) -> Node:
@@ -221,8 +253,10 @@ class _Parser:
         tok = self.peek()
         if tok is not None and tok.kind == "op" and tok.text in ("-", "+", "~", "!"):
             self.i += 1
+            self.nest(tok)
             arg = self.unary()
-            return Node("unary", tok.text, (arg,), tok.col, arg.end)
+            self.nesting -= 1
+            return self.node("unary", tok.text, (arg,), tok.col, arg.end)
         return self.primary()
 
     def primary(self) -> Node:
@@ -238,12 +272,16 @@ class _Parser:
             return Node(kind, tok.text, (), tok.col, tok.end)
         if tok.kind == "reloc":
             self.expect("(")
+            self.nest(tok)
             inner = self.binary(0)
             close = self.expect(")")
-            return Node("reloc", tok.value, (inner,), tok.col, close.end)
+            self.nesting -= 1
+            return self.node("reloc", tok.value, (inner,), tok.col, close.end)
         if tok.kind == "op" and tok.text == "(":
+            self.nest(tok)
             inner = self.binary(0)
             self.expect(")")
+            self.nesting -= 1
             return inner
         if tok.kind == "str":
             raise ExprError("a string is not a number here", tok.col, tok.end)
