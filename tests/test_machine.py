@@ -3,11 +3,14 @@ restore, determinism and counters (vmlab/machine.py, docs/machine.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import M32, ORG, halted, load_asm, run_asm
 
-from vmlab import Machine, MachineError, assemble
+from vmlab import Machine, MachineError, assemble, assemble_file, images
 from vmlab.devices.disk import Disk
+from vmlab.images import images_dir
 from vmlab.isa.arch import CSR_NUMBERS, ST_IE, ST_MODE
 from vmlab.isa.table import BY_NAME
 
@@ -531,3 +534,15 @@ def test_load_takes_an_image_and_says_how_to_get_one():
     m = Machine(memory="64K")
     with pytest.raises(TypeError, match=r"vmlab.images.load\(name\).*not str"):
         m.load("hello")
+
+
+def test_messages_show_vmlabs_own_sources_as_images_paths(tmp_path: Path) -> None:
+    """Not the install directory (a site-packages path means nothing to a student)."""
+    m = Machine(memory="64K")
+    m.load(images.load("hello"))
+    message = m.run().message
+    assert "images/hello.s:" in message and str(images_dir()) not in message
+    own = tmp_path / "mine.s"
+    own.write_text("_start: halt\n")
+    m.load(assemble_file(own))
+    assert f"{own}:1" in m.run().message  # a user's own file keeps its path

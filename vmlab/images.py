@@ -54,6 +54,15 @@ def source_path(name: str) -> Path:
     return path
 
 
+def shown_path(path: str) -> str:
+    """``path`` as messages show it: ``images/...`` for vmlab's own image sources, else unchanged."""
+    try:
+        rel = Path(path).resolve().relative_to(images_dir().resolve())
+    except (ValueError, OSError):
+        return path
+    return f"images/{rel.as_posix()}"
+
+
 def _sources_stamp(folder: Path) -> int:
     """Newest modification time of any source an image may include (so edits are noticed)."""
     return max((p.stat().st_mtime_ns for p in folder.rglob("*.s")), default=0)

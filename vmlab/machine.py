@@ -518,7 +518,9 @@ class Machine:
             extra.append(best[0] if addr == best[1] else f"{best[0]}+{addr - best[1]}")
         loc = self.image.source_map.get(addr)
         if loc is not None:
-            extra.append(f"{loc[0]}:{loc[1]}")
+            from .images import shown_path  # (vmlab's own images show as images/...)
+
+            extra.append(f"{shown_path(loc[0])}:{loc[1]}")
         return f"{text} ({', '.join(extra)})" if extra else text
 
     @property
