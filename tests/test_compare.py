@@ -12,7 +12,7 @@ import pytest
 
 import vmlab
 from vmlab import VM, Hypervisor, assemble, compare, images
-from vmlab.compare import Comparison, ConsoleDifference, PageDifference
+from vmlab.comparison import Comparison, ConsoleDifference, PageDifference
 from vmlab.core.layout import DEV_DSK_SECTOR
 from vmlab.devices.disk import Disk
 from vmlab.hypervisor import MODES

@@ -67,3 +67,18 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 def test_dir_lists_the_lazy_names() -> None:
     assert {"Hypervisor", "VM", "Machine"} <= set(dir(vmlab))
+
+
+def test_import_vmlab_is_light_and_compare_stays_the_function() -> None:
+    """``import vmlab`` loads neither numpy nor Numba (a Ctrl-C there reaches the command line's
+    handler); ``vmlab.compare`` is the function even after its module was imported elsewhere."""
+    code = (
+        "import sys, vmlab\n"
+        "assert 'numpy' not in sys.modules and 'numba' not in sys.modules, 'heavy import'\n"
+        "import vmlab.ui.dashboard\n"
+        "from vmlab import compare\n"
+        "assert callable(compare) and vmlab.compare is compare, compare\n"
+        "from vmlab.comparison import compare as real\n"
+        "assert compare is real\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

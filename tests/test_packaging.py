@@ -46,7 +46,7 @@ def test_wheel_contains_every_image_source(wheel: Path) -> None:
 def test_wheel_declares_the_console_script(wheel: Path) -> None:
     z = zipfile.ZipFile(wheel)
     (ep,) = [n for n in z.namelist() if n.endswith("entry_points.txt")]
-    assert "vmlab = vmlab.cli:main" in z.read(ep).decode()
+    assert "vmlab = vmlab.__main__:entry" in z.read(ep).decode()
 
 
 def test_images_load_from_the_installed_wheel_not_the_checkout(wheel: Path, tmp_path: Path) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .asm import AssembleError, assemble, assemble_file
-from .compare import compare
-from .devices.disk import Disk
-from .image import Image, ImageFormatError
-from .machine import Machine, MachineError, RunResult
-
 if TYPE_CHECKING:
+    from .asm import AssembleError, assemble, assemble_file
+    from .comparison import compare
+    from .devices.disk import Disk
     from .hypervisor import (
         VM,
         CostModel,
@@ -19,6 +17,8 @@ if TYPE_CHECKING:
         Hypervisor,
         VMStateError,
     )
+    from .image import Image, ImageFormatError
+    from .machine import Machine, MachineError, RunResult
 
 __version__ = "0.1.0"
 
@@ -32,23 +32,39 @@ def lab(
     return make_lab(hv, host_memory=host_memory, cpus=cpus, **kwargs)
 
 
-# The hypervisor is imported on first use of one of these names, not by ``import vmlab``: running a
-# bare Machine (the common first step, and the benchmark's warm start) does not need it.
-_LAZY = {"VM", "CostModel", "ExportFormatError", "HostMemoryError", "Hypervisor", "VMStateError"}
+# Every public name is imported on first use, not by ``import vmlab`` (a name -> its module): the
+# command line can then catch a Ctrl-C while Numba loads, and a bare Machine does not load the
+# hypervisor.
+_HOMES = {
+    "AssembleError": "asm",
+    "assemble": "asm",
+    "assemble_file": "asm",
+    "compare": "comparison",
+    "Disk": "devices.disk",
+    "Image": "image",
+    "ImageFormatError": "image",
+    "Machine": "machine",
+    "MachineError": "machine",
+    "RunResult": "machine",
+    **dict.fromkeys(
+        ("VM", "CostModel", "ExportFormatError", "HostMemoryError", "Hypervisor", "VMStateError"),
+        "hypervisor",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the hypervisor's public names on first use."""
-    if name in _LAZY:
-        from . import hypervisor
-
-        return getattr(hypervisor, name)
+    """Import a public name's module on first use."""
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value  # (found directly from now on)
+        return value
     raise AttributeError(f"module 'vmlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     """The public names, the lazy ones too (tab completion)."""
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_HOMES))
 
 
 __all__ = [

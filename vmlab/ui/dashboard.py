@@ -49,7 +49,7 @@ import ipywidgets as widgets
 from traitlets import Int, Unicode
 
 from .. import images
-from ..compare import compare
+from ..comparison import compare
 from ..hypervisor import VM, Hypervisor
 from ..hypervisor.vm import MODES
 from .base import LEGAL, STATE_COLORS, in_kernel, lifecycle_buttons
