@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import io
 import os
 import re
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -90,16 +93,21 @@ def _library_dirs() -> list[Path]:
 
 def load_program(spec: str, defines: dict[str, int], include_dirs: Sequence[str] = ()) -> Image:
     """An Image from a ``.s`` source, a ``.img`` file or the name of a built-in image."""
+    if not spec:
+        raise CliError("the program name is empty: give a .s or .img file or a built-in image name")
     path = Path(spec)
     if path.is_file():
-        if path.suffix == ".s":
-            dirs = [*include_dirs, *_library_dirs()]
-            return assemble_file(path, defines=defines, include_dirs=dirs)
-        if defines:
-            raise CliError(f"-D applies to assembly sources and built-in images, not to {spec}")
-        return Image.load(path)
-    if path.is_dir() and spec not in _image_names():
-        raise CliError(f"{spec} is a directory, not a program")
+        with _reading(path):
+            if path.suffix == ".s":
+                dirs = [*include_dirs, *_library_dirs()]
+                return assemble_file(path, defines=defines, include_dirs=dirs)
+            if defines:
+                raise CliError(f"-D applies to assembly sources and built-in images, not to {spec}")
+            return Image.load(path)
+    if path.exists() and spec not in _image_names():
+        if path.is_dir():
+            raise CliError(f"{spec} is a directory, not a program")
+        raise CliError(f"{spec} is not a regular file")
     if path.suffix in (".s", ".img") or "/" in spec or os.sep in spec:
         raise CliError(f"no such file: {spec}")
     try:
@@ -121,6 +129,25 @@ def _image_names() -> list[str]:
         return []
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised while reading it (a failing read carries no file name)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (through links; by path if one is missing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
 def _err(text: str) -> None:
     """Print one message line on stderr."""
     print(f"vmlab: {text}", file=sys.stderr, flush=True)
@@ -129,16 +156,29 @@ def _err(text: str) -> None:
 # ---- vmlab asm / disasm -----------------------------------------------------------------------
 def _cmd_asm(args: argparse.Namespace) -> int:
     """Assemble a source file into an image file."""
+    if not args.file:
+        raise CliError("the source file name is empty")
     source = Path(args.file)
     if not source.is_file():
         raise CliError(
-            f"no such file: {source}" if not source.exists() else f"{source} is not a file"
+            f"no such file: {source}" if not source.exists() else f"{source} is not a regular file"
         )
-    output = Path(args.output) if args.output else source.with_suffix(".img")
-    if output.resolve() == source.resolve():
+    if args.output == "":
+        raise CliError("-o: the output file name is empty")
+    output = Path(args.output) if args.output is not None else source.with_suffix(".img")
+    if _same_file(output, source):
         raise CliError(f"the output {output} would overwrite the source; give -o FILE.img")
     dirs = [*args.include, *_library_dirs()]
-    image = assemble_file(source, defines=parse_defines(args.define), include_dirs=dirs)
+    with _reading(source):
+        image = assemble_file(source, defines=parse_defines(args.define), include_dirs=dirs)
+    for name in sorted({f for f, _ in image.source_map.values()}):
+        if _same_file(output, Path(name)):
+            raise CliError(
+                f"the output {output} would overwrite {name}, a source file of this program; "
+                "give -o FILE.img"
+            )
+    if output.suffix == ".s":
+        raise CliError(f"the output {output} is named like a source (.s); give -o FILE.img")
     image.save(output)
     print(
         f"{source} -> {output}: {image.size} bytes in {len(image.segments)} segment(s), "
@@ -159,6 +199,8 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
                 start = image.symbol(args.start)
             except KeyError as exc:
                 raise CliError(f"--start: {exc.args[0]}") from None
+        if not 0 <= start <= 0xFFFFFFFF:
+            raise CliError(f"--start {args.start}: an address is from 0 to 0xffffffff")
     try:
         lines = disassemble(image, start, args.count)
     except ValueError as exc:
@@ -232,7 +274,14 @@ def _make_machine(args: argparse.Namespace) -> Machine:
     """A Machine with the --memory, --no-strict and --disk options applied."""
     disk = None
     if args.disk is not None:
-        if not Path(args.disk).is_file():
+        if not args.disk:
+            raise CliError("--disk: the file name is empty")
+        path = Path(args.disk)
+        if path.is_dir():
+            raise CliError(f"--disk: {args.disk} is a directory, not a disk image")
+        if path.exists() and not path.is_file():
+            raise CliError(f"--disk: {args.disk} is not a regular file")
+        if not path.is_file():
             raise CliError(
                 f"--disk: no such file: {args.disk} (a disk image is a file of 512-byte "
                 f"sectors; make an empty one with: truncate -s 1M {args.disk})"
@@ -247,6 +296,29 @@ def _make_machine(args: argparse.Namespace) -> Machine:
         raise CliError(f"--memory: {exc}") from None
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block ends, then raise it (for Numba's loading of the core).
+
+    A KeyboardInterrupt in the middle of that load can leave llvmlite half set up (a later
+    AttributeError, or a crash at exit). Only Python's own SIGINT handler is replaced.
+    """
+    caught: list[int] = []
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            raise ValueError("not Python's default handler")
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # another handler, or not the main thread: leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def _load_jit() -> float:
     """Load (or compile) the jitted core by running one ``halt``; the seconds that took."""
     t0 = time.perf_counter()
@@ -256,8 +328,10 @@ def _load_jit() -> float:
     return time.perf_counter() - t0
 
 
-def _print_stats(machine: Machine, host_seconds: float, jit_seconds: float) -> None:
-    """The --stats block on stderr."""
+def _print_stats(
+    machine: Machine, host_seconds: float, jit_seconds: float, reboots: int = 0
+) -> None:
+    """The --stats block on stderr (its counters run on across reboots)."""
     s = machine.stats
     mips = s.instructions / host_seconds / 1e6 if host_seconds > 0 else 0.0
     rows = [
@@ -274,6 +348,8 @@ def _print_stats(machine: Machine, host_seconds: float, jit_seconds: float) -> N
         rows.append(
             ("traps by cause", ", ".join(f"{k} {v:,}" for k, v in s.traps_by_cause.items()))
         )
+    if reboots:
+        rows.append(("reboots", f"{reboots:,}"))
     width = max(len(name) for name, _ in rows)
     print("--- stats ---", file=sys.stderr)
     for name, value in rows:
@@ -291,28 +367,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Run a program, streaming its console output; exit with its exit code."""
     defines = parse_defines(args.define)
     image = load_program(args.image, defines, args.include)
-    machine = _make_machine(args)
-    try:
-        machine.load(image)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    with _interrupts_held():  # Numba loads the core here
+        jit_seconds = _load_jit()
+        machine = _make_machine(args)
+        try:
+            machine.load(image)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
     console = _ConsoleStream(sys.stdout)
     tracer = _Tracer(machine, image, sys.stderr)
-    jit_seconds = _load_jit() if args.stats else 0.0
     left = args.max_instructions  # None: no limit
     host = 0.0
     result: RunResult | None = None
+    done = 0  # instructions retired by the runs so far, across reboots
+    reboots = 0
+    before_boot = 0  # instructions retired before the last reboot (a reboot resets the counters)
 
     def account(res: RunResult) -> RunResult:
-        """Stream output, count time and budget, and note a reboot."""
-        nonlocal left, host
+        """Stream output, count time and budget, and note a reboot (the first one only)."""
+        nonlocal left, host, done, reboots, before_boot
+        _LOST.check()
         console.pump(machine)
         host += res.host_seconds
+        done += res.instructions
         if left is not None:
             left -= res.instructions
         if res.reason == "reboot":
-            _err("the guest rebooted; it starts again from its entry point")
+            if reboots == 0:
+                _err("the guest rebooted; it starts again from its entry point")
+            reboots += 1
+            before_boot = done
         return res
+
+    def total() -> int:
+        """Instructions retired so far, across reboots."""
+        return before_boot + machine.instructions
+
+    def finish() -> None:
+        """Say how often the guest rebooted (if more than once) and print the --stats block."""
+        if reboots > 1:
+            _err(f"the guest rebooted {reboots:,} times")
+        if args.stats:
+            _print_stats(machine, host, jit_seconds, reboots)
 
     try:
         traced = 0
@@ -329,16 +425,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 machine.run(max_instructions=RUN_SLICE if left is None else min(left, RUN_SLICE))
             )
     except KeyboardInterrupt:
+        _forget_unhandled_interrupt()
         console.pump(machine)
         _err(
-            f"interrupted after {machine.instructions:,} instructions, "
-            f"at {machine.describe_address(machine.pc)}"
+            f"interrupted after {total():,} instructions, at {machine.describe_address(machine.pc)}"
         )
-        if args.stats:
-            _print_stats(machine, host, jit_seconds)
+        finish()
         return 130
-    if args.stats:
-        _print_stats(machine, host, jit_seconds)
+    finish()
     reason = "budget" if result is None else result.reason
     if reason in ("halt", "poweroff"):
         assert result is not None and result.exit_code is not None
@@ -353,7 +447,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     if reason in ("budget", "reboot"):
         _err(
-            f"stopped after {machine.instructions:,} instructions (--max-instructions "
+            f"stopped after {total():,} instructions (--max-instructions "
             f"{args.max_instructions}); the guest was still running at "
             f"{machine.describe_address(machine.pc)}"
         )
@@ -444,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         """Add subcommand ``name`` that runs ``func``."""
         p = sub.add_parser(name, help=text, description=text)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, parser=p)
         return p
 
     def defines(p: argparse.ArgumentParser) -> None:
@@ -513,11 +607,105 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Discard(io.TextIOBase):
+    """Stands in for a closed stdout or stderr: what is written to it is dropped."""
+
+    def write(self, text: str) -> int:
+        """Drop ``text``."""
+        return len(text)
+
+
+def _closed(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is closed: None (closed at start-up) or on a descriptor not open for writing.
+
+    After ``2>&-`` a wrapper script (a pyenv shim) can leave a file it read on descriptor 2.
+    """
+    if stream is None:
+        return True
+    try:
+        import fcntl
+
+        return fcntl.fcntl(stream.fileno(), fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+    except (ImportError, AttributeError, OSError, ValueError):  # no fcntl, or no descriptor
+        return False
+
+
+class _LostInterrupts:
+    """Catches a Ctrl-C that Python could not raise, to raise it later.
+
+    A SIGINT that lands in a callback (a weakref's, or llvmlite's while Numba loads its cache)
+    is printed as "Exception ignored ... KeyboardInterrupt" and dropped: the run would go on.
+    While active, such an interrupt is recorded instead, and ``check`` raises it.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous = sys.unraisablehook
+
+    def __enter__(self) -> _LostInterrupts:
+        self.seen = False
+        self.previous = sys.unraisablehook
+        sys.unraisablehook = self.hook
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.unraisablehook = self.previous
+
+    def hook(self, unraisable: object) -> None:
+        """Record a KeyboardInterrupt; pass anything else on."""
+        if isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
+            self.seen = True
+        else:
+            self.previous(unraisable)  # type: ignore[arg-type]
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if one was lost since the last check."""
+        if self.seen:
+            self.seen = False
+            raise KeyboardInterrupt
+
+
+_LOST = _LostInterrupts()
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Clear CPython's note that a KeyboardInterrupt left a string ``exec`` (call once caught).
+
+    A Ctrl-C that leaves code run by ``exec(str)`` (dataclasses and Numba make functions so)
+    marks it unhandled even when it is caught; ``python -m`` would then end by SIGINT instead
+    of the exit status. Each string ``exec`` clears the mark first.
+    """
+    exec("pass", {})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vmlab`` command with ``argv`` (default: the process arguments); the exit status."""
+    # drop what goes to a closed stdout or stderr (``>&-``); print() to a stderr that is None
+    # would write to stdout
+    closed = {n: getattr(sys, n) for n in ("stdout", "stderr") if _closed(getattr(sys, n))}
+    for name in closed:
+        setattr(sys, name, _Discard())
+    try:
+        with _LOST:
+            status = _main(argv)
+            _LOST.check()
+            return status
+    except KeyboardInterrupt:  # also while the subcommands' modules are imported
+        _forget_unhandled_interrupt()
+        _err("interrupted")
+        return 130
+    finally:
+        for name, stream in closed.items():
+            setattr(sys, name, stream)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """``main`` without the stream and Ctrl-C handling."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # report them with the subcommand's usage, not the top level's
+            args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else 1
     try:
@@ -542,7 +730,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err(f"{exc.filename}: {exc.strerror}")
         else:
             _err(str(exc))
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
     return 1

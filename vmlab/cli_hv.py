@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from .hypervisor import MODES, VM, Hypervisor
 from .machine import Machine
-from .units import parse_size
+from .units import format_size, parse_size
 
 _VM_KEYS = {"mode", "memory", "shares", "limit", "reservation", "strict"}
+MAX_HOST_MEMORY = 4 << 30  # the largest --host-memory (a VM has at most 1G)
 
 
 class SpecError(ValueError):
@@ -30,6 +31,8 @@ def parse_vm_spec(spec: str) -> tuple[str, str, dict[str, object]]:
             raise SpecError(
                 f"VM spec {spec!r}: {opt!r} is not one of {', '.join(sorted(_VM_KEYS))}=VALUE"
             )
+        if key in kwargs:
+            raise SpecError(f"VM {name!r}: {key} is given twice in {spec!r}")
         try:
             if key in ("shares",):
                 kwargs[key] = int(value)
@@ -64,15 +67,33 @@ def _exits_text(vm: VM) -> str:
 
 def cmd_hv(args: argparse.Namespace, load: Callable[[str, dict[str, int]], object]) -> int:
     """Create the VMs given on the command line, run them together, print outputs and counters."""
-    from .cli import parse_defines
+    from .cli import CliError, parse_defines
 
     defines = parse_defines(args.define)
-    hv = Hypervisor(host_memory=args.host_memory, cpus=args.cpus)
+    host_memory = parse_size(args.host_memory, "--host-memory")
+    if host_memory > MAX_HOST_MEMORY:
+        raise SpecError(
+            f"--host-memory {args.host_memory} is more than the largest host, "
+            f"{format_size(MAX_HOST_MEMORY)}"
+        )
+    try:
+        hv = Hypervisor(host_memory=host_memory, cpus=args.cpus)
+    except MemoryError:
+        raise SpecError(
+            f"--host-memory {args.host_memory}: this computer cannot allocate that much memory"
+        ) from None
     for spec in args.vms:
         name, image, kwargs = parse_vm_spec(spec)
         kwargs.setdefault("memory", "4M")
-        vm = hv.create_vm(name, load(image, defines), exits=args.exits, **kwargs)
-        vm.start()
+        try:
+            program = load(image, defines)
+        except CliError as exc:
+            raise CliError(f"VM {name!r}: {exc}") from None
+        try:
+            vm = hv.create_vm(name, program, exits=args.exits, **kwargs)
+            vm.start()
+        except (ValueError, TypeError) as exc:  # a HostMemoryError names the VM itself
+            raise SpecError(f"VM {name!r}: {exc}") from None
     hv.run(cycles=args.cycles)
     for vm in hv.vms:
         print(f"== {vm.name} ({vm.mode}): {vm.state}" + (f", {vm.message}" if vm.message else ""))
@@ -103,21 +124,30 @@ def cmd_hv(args: argparse.Namespace, load: Callable[[str, dict[str, int]], objec
 
 
 def cmd_overhead(args: argparse.Namespace, load: Callable[[str, dict[str, int]], object]) -> int:
-    """Run one image on bare metal and in each mode; print the cost of each technique."""
+    """Run one image on bare metal and in each mode; print the cost of each technique.
+
+    --max-instructions and --max-cycles limit every run, bare metal and VMs alike. A run that
+    hits a limit is marked "limit" and gets no overhead (nor do the others if bare metal hit it).
+    """
     from .cli import parse_defines
 
     defines = parse_defines(args.define)
-    image = load(args.image, defines)
-    bare = Machine(memory=args.memory, strict=not args.no_strict)
-    bare.load(image)
-    base = bare.run(max_instructions=args.max_instructions)
-    # busy cycles: time spent working (guest + hypervisor), idle time excluded on both sides
-    busy = base.cycles - bare.stats.idle_cycles
-    rows = [["where", "result", "instructions", "busy cycles", "overhead", "exits"]]
-    rows.append(["bare metal", base.reason, f"{base.instructions:,}", f"{busy:,}", "-", "-"])
-    for mode in args.modes or MODES:
+    for mode in args.modes or ():
         if mode not in MODES:
             raise SpecError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    image = load(args.image, defines)
+    limits = {"instructions": args.max_instructions, "cycles": args.max_cycles}
+    bare = Machine(memory=args.memory, strict=not args.no_strict)
+    bare.load(image)
+    base = bare.run(max_instructions=limits["instructions"], max_cycles=limits["cycles"])
+    # busy cycles: time spent working (guest + hypervisor), idle time excluded on both sides
+    busy = base.cycles - bare.stats.idle_cycles
+    bare_done = base.reason not in ("budget", "reboot")
+    limited = base.reason == "budget"
+    rows = [["where", "result", "instructions", "busy cycles", "overhead", "exits"]]
+    bare_result = "limit" if limited else base.reason
+    rows.append(["bare metal", bare_result, f"{base.instructions:,}", f"{busy:,}", "-", "-"])
+    for mode in args.modes or MODES:
         hv = Hypervisor(host_memory=max(parse_size(args.memory) * 2, 16 << 20))
         guest = image
         if mode == "paravirtual" and "PV" not in defines:
@@ -127,19 +157,35 @@ def cmd_overhead(args: argparse.Namespace, load: Callable[[str, dict[str, int]],
             "vm", guest, memory=args.memory, mode=mode, exits=args.exits, strict=not args.no_strict
         )
         vm.start()
-        hv.run(cycles=args.max_cycles)
+        advanced = hv.run(cycles=limits["cycles"], instructions=limits["instructions"])
+        hit = vm.state == "running" and (
+            advanced >= limits["cycles"]
+            or (limits["instructions"] is not None and hv.instructions >= limits["instructions"])
+        )
+        limited = limited or hit
         used = vm.stats.consumed_cycles
+        overhead = f"{used / max(1, busy) - 1:+.1%}" if bare_done and not hit else "-"
         rows.append(
             [
                 mode,
-                vm.stop_reason or vm.state,
+                "limit" if hit else vm.stop_reason or vm.state,
                 f"{vm.stats.instructions:,}",
                 f"{used:,}",
-                f"{used / max(1, busy) - 1:+.1%}",
+                overhead,
                 _exits_text(vm),
             ]
         )
     print(_table(rows))
+    if base.reason == "reboot":
+        print("vmlab: the guest rebooted on bare metal, so no overhead is shown", file=sys.stderr)
+    if limited:
+        given = ", ".join(f"--max-{k} {v:,}" for k, v in limits.items() if v is not None)
+        print(
+            f"vmlab: the runs marked 'limit' reached a limit ({given}) before the guest "
+            "finished; an overhead needs complete runs",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
@@ -161,7 +207,11 @@ def add_commands(
         metavar="N",
         help="host cycles to run (default 200,000,000)",
     )
-    p.add_argument("--host-memory", default="64M", help="host RAM (default 64M)")
+    p.add_argument(
+        "--host-memory",
+        default="64M",
+        help=f"host RAM (default 64M, at most {format_size(MAX_HOST_MEMORY)})",
+    )
     p.add_argument(
         "--cpus", type=_count, default=1, metavar="N", help="host CPUs (default 1; a VM uses one)"
     )
@@ -182,6 +232,18 @@ def add_commands(
     p.add_argument(
         "--no-strict", action="store_true", help="a machine whose csrr status does not trap"
     )
-    p.add_argument("--max-instructions", type=_count, default=None, metavar="N")
-    p.add_argument("--max-cycles", type=_count, default=2_000_000_000, metavar="N")
+    p.add_argument(
+        "--max-instructions",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="stop every run (bare metal and each VM) after N guest instructions",
+    )
+    p.add_argument(
+        "--max-cycles",
+        type=_count,
+        default=2_000_000_000,
+        metavar="N",
+        help="stop every run after N cycles (default 2,000,000,000)",
+    )
     defines(p)
