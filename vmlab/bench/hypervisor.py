@@ -473,8 +473,8 @@ def format_hypervisor(section: dict[str, Any], met: dict[str, bool]) -> list[str
         target = ""
         if path == a["target_path"]:
             target = (
-                f"<= {100 * t['hw_assist_cycle_overhead_max']:.0f}% "
-                f"{verdict[met[key + 'cycle_overhead']]} / "
+                f"<= {100 * t['hw_assist_cycle_overhead_max']:.0f}%: cycles "
+                f"{verdict[met[key + 'cycle_overhead']]}, host time "
                 f"{verdict[met[key + 'time_overhead']]}"
             )
         lines.append(
