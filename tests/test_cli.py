@@ -42,13 +42,14 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    """stderr holds exactly one line, it mentions every fragment, and no traceback."""
+def assert_one_line_error(err: str, *fragments: str) -> str:
+    """stderr holds exactly one line, it mentions every fragment, and no traceback: that line."""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, err)
+    return lines[0]
 
 
 # ---- vmlab run ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import assert_one_line_error, write
 
 from vmlab import Machine, cli, cli_hv, images
 from vmlab.cli import main
@@ -24,23 +25,6 @@ SPIN = "_start: j _start\n"
 REBOOT = "_start: li t0, 0xF0003000\n li t1, 2\n sw t1, 0(t0)\n j _start\n"
 # Counts down from 1,000,000: about 2M instructions, then halts with 0.
 COUNTDOWN = "_start: li t0, 1000000\nloop: addi t0, t0, -1\n bnez t0, loop\n li a0, 0\n halt\n"
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    """Write a file under tmp_path and return its path."""
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def one_line(err: str, *fragments: str) -> str:
-    """The single stderr line, after checking it mentions every fragment (and no traceback)."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, err)
-    return lines[0]
 
 
 def default_sigint() -> None:
@@ -78,7 +62,7 @@ def interrupt_after_import(tmp_path: Path, module: str) -> tuple[int, list[str]]
     return proc.returncode, [x.rstrip("\n") for x in err]
 
 
-def test_ctrl_c_once_the_cli_is_loaded_exits_130_with_one_line(tmp_path):
+def test_ctrl_c_once_the_cli_is_loaded_exits_130_with_assert_one_line_error(tmp_path):
     """The signal lands while the subcommands load, Numba loads its core, or the guest runs."""
     rc, err = interrupt_after_import(tmp_path, "vmlab.cli")
     assert not any("Traceback" in x or "Exception ignored" in x for x in err), err
@@ -86,7 +70,7 @@ def test_ctrl_c_once_the_cli_is_loaded_exits_130_with_one_line(tmp_path):
     assert rc == 130
 
 
-def test_ctrl_c_while_numpy_and_numba_are_imported_exits_130_with_one_line(tmp_path):
+def test_ctrl_c_while_numpy_and_numba_are_imported_exits_130_with_assert_one_line_error(tmp_path):
     """``import vmlab`` imports nothing heavy: the command catches a Ctrl-C while they load."""
     rc, err = interrupt_after_import(tmp_path, "numpy")
     assert not any("Traceback" in x for x in err), err
@@ -127,7 +111,7 @@ def test_ctrl_c_inside_a_string_exec_still_exits_130_under_python_m(tmp_path):
         check=False,
         preexec_fn=default_sigint,
     )
-    one_line(proc.stderr, "vmlab: interrupted after 0 instructions")
+    assert_one_line_error(proc.stderr, "vmlab: interrupted after 0 instructions")
     assert proc.returncode == 130
 
 
@@ -156,7 +140,7 @@ def test_ctrl_c_lost_in_a_callback_still_stops_the_run(tmp_path, monkeypatch, ca
     monkeypatch.setattr(Machine, "run", run)
     prog = write(tmp_path, "spin.s", SPIN)
     assert main(["run", str(prog), "--max-instructions", "100000000"]) == 130
-    one_line(capsys.readouterr().err, "interrupted after", "_start")
+    assert_one_line_error(capsys.readouterr().err, "interrupted after", "_start")
 
 
 # ---- 2. closed stdout or stderr ----------------------------------------------------------------
@@ -202,7 +186,7 @@ def test_real_closed_stdout_and_unwritable_stderr_in_a_subprocess(tmp_path):
 @pytest.mark.parametrize("size", ["16G", "99999999999G", "5G"])
 def test_host_memory_above_the_maximum_is_refused(capsys, size):
     assert main(["hv", "a=hello", "--host-memory", size]) == 1
-    one_line(capsys.readouterr().err, f"--host-memory {size}", "4G")
+    assert_one_line_error(capsys.readouterr().err, f"--host-memory {size}", "4G")
 
 
 def test_host_memory_the_computer_cannot_allocate_names_the_option(monkeypatch, capsys):
@@ -211,7 +195,7 @@ def test_host_memory_the_computer_cannot_allocate_names_the_option(monkeypatch, 
 
     monkeypatch.setattr(cli_hv, "Hypervisor", no_memory)
     assert main(["hv", "a=hello", "--host-memory", "2G"]) == 1
-    one_line(capsys.readouterr().err, "--host-memory 2G", "cannot allocate")
+    assert_one_line_error(capsys.readouterr().err, "--host-memory 2G", "cannot allocate")
 
 
 # ---- 4. VM specs name the VM ----------------------------------------------------------------
@@ -229,13 +213,13 @@ def test_host_memory_the_computer_cannot_allocate_names_the_option(monkeypatch, 
 )
 def test_a_bad_vm_option_names_the_vm(capsys, option, complaint):
     assert main(["hv", "a=hello", f"b=hello,{option}", "--cycles", "1000"]) == 1
-    line = one_line(capsys.readouterr().err, complaint)
+    line = assert_one_line_error(capsys.readouterr().err, complaint)
     assert line.startswith("vmlab: VM 'b': "), line
 
 
 def test_an_unknown_image_in_a_vm_spec_names_the_vm(capsys):
     assert main(["hv", "a=hello", "web=no_such_image"]) == 1
-    one_line(capsys.readouterr().err, "VM 'web': ", "'no_such_image'")
+    assert_one_line_error(capsys.readouterr().err, "VM 'web': ", "'no_such_image'")
 
 
 # ---- 5. -o must not clobber a source ----------------------------------------------------------
@@ -251,7 +235,7 @@ def test_asm_refuses_an_output_that_is_an_included_file(two_files, capsys):
     main_s, lib = two_files
     before = lib.read_bytes()
     assert main(["asm", str(main_s), "-o", str(lib)]) == 1
-    one_line(capsys.readouterr().err, "would overwrite", "lib.inc", "source file")
+    assert_one_line_error(capsys.readouterr().err, "would overwrite", "lib.inc", "source file")
     assert lib.read_bytes() == before
 
 
@@ -261,7 +245,7 @@ def test_asm_refuses_an_output_linked_to_an_included_file(two_files, capsys):
     link = lib.parent / "out.img"
     link.symlink_to(lib.name)
     assert main(["asm", str(main_s), "-o", str(link)]) == 1
-    one_line(capsys.readouterr().err, "would overwrite", "lib.inc")
+    assert_one_line_error(capsys.readouterr().err, "would overwrite", "lib.inc")
     assert lib.read_bytes() == before
 
 
@@ -270,14 +254,14 @@ def test_asm_refuses_an_output_named_like_a_source(tmp_path, capsys):
     consts = write(tmp_path, "consts.s", ".equ ANSWER, 42\n")
     src = write(tmp_path, "prog.s", '.include "consts.s"\n_start: li a0, ANSWER\n halt\n')
     assert main(["asm", str(src), "-o", str(consts)]) == 1
-    one_line(capsys.readouterr().err, "consts.s", "named like a source")
+    assert_one_line_error(capsys.readouterr().err, "consts.s", "named like a source")
     assert consts.read_text() == ".equ ANSWER, 42\n"
 
 
 def test_asm_refuses_an_empty_output_name(tmp_path, capsys):
     src = write(tmp_path, "prog.s", "_start: halt\n")
     assert main(["asm", str(src), "-o", ""]) == 1
-    one_line(capsys.readouterr().err, "-o", "empty")
+    assert_one_line_error(capsys.readouterr().err, "-o", "empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prog.s"]
 
 
@@ -291,19 +275,19 @@ def test_a_read_error_without_a_file_name_gets_one(tmp_path, monkeypatch, capsys
     src = write(tmp_path, "wo.s", "_start: halt\n")
     monkeypatch.setattr(cli, "assemble_file", failing_read)
     assert main(["asm", str(src)]) == 1
-    one_line(capsys.readouterr().err, f"{src}: Invalid argument")
+    assert_one_line_error(capsys.readouterr().err, f"{src}: Invalid argument")
     assert main(["run", str(src)]) == 1
-    one_line(capsys.readouterr().err, f"{src}: Invalid argument")
+    assert_one_line_error(capsys.readouterr().err, f"{src}: Invalid argument")
     img = write(tmp_path, "x.img", "")
     monkeypatch.setattr(cli.Image, "load", failing_read)
     assert main(["disasm", str(img)]) == 1
-    one_line(capsys.readouterr().err, f"{img}: Invalid argument")
+    assert_one_line_error(capsys.readouterr().err, f"{img}: Invalid argument")
 
 
 @pytest.mark.parametrize("command", [["run", ""], ["asm", ""], ["disasm", ""]])
 def test_an_empty_file_name_is_called_empty(capsys, command):
     assert main(command) == 1
-    one_line(capsys.readouterr().err, "empty")
+    assert_one_line_error(capsys.readouterr().err, "empty")
 
 
 @pytest.fixture
@@ -318,13 +302,13 @@ def fifo(tmp_path: Path) -> Path:
 
 def test_a_directory_or_a_pipe_is_not_called_missing(tmp_path, fifo, capsys):
     assert main(["run", "hello", "--disk", str(tmp_path)]) == 1
-    one_line(capsys.readouterr().err, "--disk", "is a directory")
+    assert_one_line_error(capsys.readouterr().err, "--disk", "is a directory")
     assert main(["run", "hello", "--disk", str(fifo)]) == 1
-    one_line(capsys.readouterr().err, "--disk", "pipe.img", "not a regular file")
+    assert_one_line_error(capsys.readouterr().err, "--disk", "pipe.img", "not a regular file")
     assert main(["run", str(fifo)]) == 1
-    one_line(capsys.readouterr().err, "pipe.img", "not a regular file")
+    assert_one_line_error(capsys.readouterr().err, "pipe.img", "not a regular file")
     assert main(["run", "hello", "--disk", ""]) == 1
-    one_line(capsys.readouterr().err, "--disk", "empty")
+    assert_one_line_error(capsys.readouterr().err, "--disk", "empty")
 
 
 # ---- 7. overhead: limits for every row ----------------------------------------------------------
@@ -342,7 +326,7 @@ def test_overhead_applies_the_cycle_limit_to_bare_metal_too(tmp_path, capsys):
     for mode in ("trap-and-emulate", "binary-translation", "paravirtual", "hw-assist"):
         assert table[mode][1] == "limit" and table[mode][4] == "-", table[mode]
     assert "%" not in out
-    one_line(err, "limit", "--max-cycles 100,000")
+    assert_one_line_error(err, "limit", "--max-cycles 100,000")
 
 
 def test_overhead_applies_the_instruction_limit_to_the_vms_too(capsys):
@@ -350,7 +334,7 @@ def test_overhead_applies_the_instruction_limit_to_the_vms_too(capsys):
     out, err = capsys.readouterr()
     for row in rows(out).values():
         assert "limit" in row and "0" in row and "%" not in " ".join(row), row
-    one_line(err, "--max-instructions 0")
+    assert_one_line_error(err, "--max-instructions 0")
 
 
 def test_overhead_of_a_complete_run_still_shows_percentages(tmp_path, capsys):
@@ -398,7 +382,7 @@ def test_ctrl_c_after_reboots_counts_every_instruction(tmp_path, monkeypatch, ca
 @pytest.mark.parametrize("start", ["-1", "0x100000000"])
 def test_disasm_start_outside_32_bits_is_refused(capsys, start):
     assert main(["disasm", "hello", "--start", start]) == 1
-    one_line(capsys.readouterr().err, f"--start {start}", "0xffffffff")
+    assert_one_line_error(capsys.readouterr().err, f"--start {start}", "0xffffffff")
 
 
 @pytest.mark.parametrize(

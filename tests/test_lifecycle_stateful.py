@@ -303,19 +303,22 @@ class Lifecycle(RuleBasedStateMachine):
         assert vm.current_snapshot is snap
         event("snapshot taken")
 
-    def snapshots_of(self, vm: VM | None) -> list[Snapshot]:
+    def pick_snapshot(self, vm: VM | None, pick: int) -> Snapshot | None:
+        """One of the live ``vm``'s snapshots this machine recorded (the VM counts as touched)."""
         if vm is None or not self.live(vm):
-            return []
-        return [s for s in vm.snapshots if id(s) in self.saved]
+            return None
+        snaps = [s for s in vm.snapshots if id(s) in self.saved]
+        if not snaps:
+            return None
+        self.touched.add(vm.name)
+        return snaps[pick % len(snaps)]
 
     @rule(vm=vms, pick=st.integers(0, 100))
     def restore(self, vm: VM | None, pick: int) -> None:
-        snaps = self.snapshots_of(vm)
-        if not snaps:
+        snap = self.pick_snapshot(vm, pick)
+        if snap is None:
             return
         assert vm is not None
-        self.touched.add(vm.name)
-        snap = snaps[pick % len(snaps)]
         view = host_view(self.hv)
         try:
             vm.restore(snap)
@@ -328,12 +331,10 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(vm=vms, pick=st.integers(0, 100))
     def delete_snapshot(self, vm: VM | None, pick: int) -> None:
-        snaps = self.snapshots_of(vm)
-        if not snaps:
+        snap = self.pick_snapshot(vm, pick)
+        if snap is None:
             return
         assert vm is not None
-        self.touched.add(vm.name)
-        snap = snaps[pick % len(snaps)]
         before = fingerprint(vm)
         vm.delete_snapshot(snap)
         assert snap not in vm.snapshots
