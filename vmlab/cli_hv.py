@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 
 from .hypervisor import MODES, VM, Hypervisor
+from .hypervisor.host import MAX_HOST_MEMORY
 from .machine import Machine
 from .units import format_size, parse_size
 
 _VM_KEYS = {"mode", "memory", "shares", "limit", "reservation", "strict"}
-MAX_HOST_MEMORY = 4 << 30  # the largest --host-memory (a VM has at most 1G)
 
 
 class SpecError(ValueError):

@@ -133,9 +133,11 @@ class Registers:
             if key.lower() not in REG_ALIASES:
                 raise KeyError(f"no register {key!r}; use r0..r15 or {', '.join(REG_NAMES)}")
             return REG_ALIASES[key.lower()]
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"a register is a name or an index 0..15, not {key!r}")
         if not 0 <= key < 16:
             raise IndexError(f"register index {key} out of range 0..15")
-        return key
+        return int(key)
 
     def __getitem__(self, key: int | str) -> int:
         """Unsigned 32-bit value of a register."""
@@ -144,6 +146,8 @@ class Registers:
 
     def __setitem__(self, key: int | str, value: int) -> None:
         i = self._index(key)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"register {REG_NAMES[i]} takes an int, not {value!r}")
         if self._check_write is not None:
             self._check_write(REG_NAMES[i])
         if i != 0:

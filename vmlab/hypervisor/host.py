@@ -16,6 +16,7 @@ from ..isa.arch import PAGE_SIZE
 from ..units import format_size
 
 HYPERVISOR_FRAMES = 16  # frames 0..15 hold the hypervisor's own data; never given to a VM
+MAX_HOST_MEMORY = 4 << 30  # the largest host (a VM has at most 1G)
 
 
 class HostMemoryError(MemoryError):

@@ -30,7 +30,7 @@ from ..image import Image
 from ..isa.arch import PAGE_SIZE
 from ..units import format_size, parse_size
 from .costs import CostModel
-from .host import HostMemory
+from .host import MAX_HOST_MEMORY, HostMemory
 from .metrics import (
     HISTORY,
     HOST_SERIES_KEYS,
@@ -150,13 +150,26 @@ class Hypervisor:
         """
         if isinstance(cpus, bool) or not isinstance(cpus, int) or not 1 <= cpus <= MAX_CPUS:
             raise ValueError(f"cpus must be an integer from 1 to {MAX_CPUS}, not {cpus!r}")
-        self.memory = HostMemory(parse_size(host_memory, "host_memory"))
+        size = parse_size(host_memory, "host_memory")
+        if size > MAX_HOST_MEMORY:
+            raise ValueError(
+                f"host_memory {host_memory!r} is more than the largest host, "
+                f"{format_size(MAX_HOST_MEMORY)}"
+            )
+        if costs is not None and not isinstance(costs, CostModel):
+            raise TypeError(f"costs must be a CostModel, not {type(costs).__name__}")
+        unsafe = UNSAFE_unchecked_hypercall_buffers
+        if not isinstance(unsafe, (bool, np.bool_)):
+            raise TypeError(
+                f"UNSAFE_unchecked_hypercall_buffers must be True or False, not {unsafe!r}"
+            )
+        self.memory = HostMemory(size)
         self.cpus = cpus
         self.costs = costs or CostModel()
         if isinstance(slice_cycles, bool) or not isinstance(slice_cycles, int) or slice_cycles < 1:
             raise ValueError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
         self.slice_cycles = slice_cycles
-        self.UNSAFE_unchecked_hypercall_buffers = bool(UNSAFE_unchecked_hypercall_buffers)
+        self.UNSAFE_unchecked_hypercall_buffers = bool(unsafe)
         self.clock = 0  # host cycles since the hypervisor started (the earliest CPU's clock)
         self.guest_cycles = 0  # host cycles spent running guest instructions
         self.hypervisor_cycles = 0  # host cycles the VMM spent on exits and world switches
@@ -229,9 +242,9 @@ class Hypervisor:
             size,
             mode,
             shares,
-            reservation,
-            limit,
-            strict,
+            float(reservation),
+            None if limit is None else float(limit),
+            bool(strict),
             disk,
             exits,
             shared_frames=_shared_frames,
@@ -261,6 +274,16 @@ class Hypervisor:
                     f"{what} is already attached to VM {other.name!r}: a disk belongs to one "
                     "VM at a time (give each VM its own, e.g. a copy with Disk.from_bytes)"
                 )
+
+    def _own(self, vm: object, what: str) -> VM:
+        """``vm`` (a VM or its name) if it is one of this hypervisor's VMs; else a clear error."""
+        if isinstance(vm, str):
+            return self.vm(vm)
+        if not isinstance(vm, VM):
+            raise TypeError(f"{what} takes a VM or a VM's name, not {type(vm).__name__}")
+        if self._vms.get(vm.name) is not vm:
+            raise ValueError(f"VM {vm.name!r} ({vm.state}) is not a VM of this hypervisor")
+        return vm
 
     def vm(self, name: str) -> VM:
         """The VM called ``name``."""
@@ -328,16 +351,15 @@ class Hypervisor:
         Takes effect at the next scheduling decision. Checked like ``create_vm``: a bad value
         raises ValueError and changes nothing.
         """
-        vm = self.vm(vm) if isinstance(vm, str) else vm
-        if self._vms.get(vm.name) is not vm:
-            raise ValueError(f"VM {vm.name!r} ({vm.state}) is not a VM of this hypervisor")
+        vm = self._own(vm, "set_resources")
         new_shares = vm.shares if shares is None else shares
         new_res = vm.reservation if reservation is None else reservation
         new_limit = vm.limit if isinstance(limit, _Unset) else limit
         check_resources(new_shares, new_res, new_limit)
         others = sum(o.reservation for o in self._vms.values() if o is not vm)
         self._check_reservation_fits(new_res, others)
-        vm.shares, vm.reservation, vm.limit = new_shares, float(new_res), new_limit
+        vm.shares, vm.reservation = new_shares, float(new_res)
+        vm.limit = None if new_limit is None else float(new_limit)
 
     def _check_reservation_fits(self, reservation: float, others: float) -> None:
         """Raise ValueError if ``reservation`` (of one CPU) does not fit beside ``others``."""
@@ -659,7 +681,9 @@ class Hypervisor:
         scheduling notes above ``set_resources``).
         """
         for name, value in (("cycles", cycles), ("instructions", instructions)):
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise ValueError(f"{name} must be an integer >= 0, not {value!r}")
         start = self.clock
         end = NEVER if cycles is None else self._due + cycles
@@ -867,7 +891,9 @@ class Hypervisor:
     def metrics(self, vm: VM | str | None = None) -> HostMetrics | VMMetrics:
         """A snapshot of the host's counters, or of one VM's (``vm.metrics()`` is the same)."""
         if vm is not None:
-            return self._vm_metrics(self.vm(vm) if isinstance(vm, str) else vm)
+            if not isinstance(vm, VM):  # (a VM of another host: _vm_metrics says so)
+                vm = self._own(vm, "metrics")
+            return self._vm_metrics(vm)
         return HostMetrics(
             clock=self.clock,
             guest_cycles=self.guest_cycles,
@@ -917,12 +943,13 @@ class Hypervisor:
         """The time series of one VM's counters (keys ``SERIES_KEYS``), or the host's."""
         if vm is None:
             return self._host_series
-        vm = self.vm(vm) if isinstance(vm, str) else vm
-        return self._entry(vm).account.series
+        return self._entry(self._own(vm, "series")).account.series
 
     def samples(self, vm: VM | str, after: int = -1) -> list[Sample]:
         """One VM's time-series points taken after host cycle ``after``, oldest first (cheap)."""
-        vm = self.vm(vm) if isinstance(vm, str) else vm
+        vm = self._own(vm, "samples")
+        if isinstance(after, bool) or not isinstance(after, int):
+            raise TypeError(f"after must be a host cycle (an int), not {after!r}")
         keys = SERIES_KEYS
         return [
             Sample(vm=vm.name, **dict(zip(keys, point, strict=True)))

@@ -523,9 +523,9 @@ def restore_snapshot(vm: VM, snap: Snapshot | str) -> None:
     """
     vm._require("restore", *LIVE_STATES)
     snap = find_snapshot(vm, snap)
-    if vm.state == "running":
-        vm.pause()
     make_private(vm, f"restoring VM {vm.name!r} (private copies of its shared pages)")
+    if vm.state == "running":  # (after the step that may fail: a failed restore changes nothing)
+        vm.pause()
     load_pages(vm, [(s.gfns, s.data) for s in snap.chain()])
     apply_state(vm, snap.state)
     reset_log(vm, snap)
@@ -612,6 +612,8 @@ def clone_vm(vm: VM, name: str, linked: bool = True) -> VM:
     copy, its accounting continues from ``vm``'s, and its snapshot tree starts empty. Fails
     cleanly (no VM created) if the name is taken or a full clone does not fit in host memory.
     """
+    if not isinstance(linked, (bool, np.bool_)):
+        raise TypeError(f"linked must be True or False, not {linked!r}")
     vm._require("clone", *SAVE_STATES)
     hv = vm.hv
     state = capture_state(vm)

@@ -216,6 +216,8 @@ class VMWidget(widgets.VBox):
 
     def _take_history(self) -> list[Any]:
         """The VM's time-series samples not seen yet, oldest first (``hv.samples``)."""
+        if self.vm.state == "deleted":  # its history went with it
+            return []
         new = self.hv.samples(self.vm, after=self._seen_clock)
         if new:
             self._seen_clock = new[-1].clock
