@@ -5,6 +5,8 @@ Each case was found by an audit that fed every argument wrong types and absurd v
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,37 @@ def test_numpy_numbers_for_resources_are_stored_as_floats(tmp_path) -> None:
     assert type(vm.limit) is float and vm.limit == 0.5
     vm.export(tmp_path / "a.vmlab")
     assert Hypervisor(host_memory="1M").import_vm(tmp_path / "a.vmlab").limit == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        (" ", "empty or blank"),
+        ("x" * 101, "101 characters long (at most 100)"),
+        ("a\nb", "not printable"),
+    ],
+)
+def test_vm_and_snapshot_names_are_printable_not_blank_and_not_huge(
+    name: str, problem: str
+) -> None:
+    """A 1 MB name used to be accepted (and then printed in full by every error listing names)."""
+    hv = Hypervisor(host_memory="1M")
+    with pytest.raises(
+        ValueError, match=f"a VM name must be .*: it is {re.escape(problem)}"
+    ) as info:
+        hello_vm(hv, name)
+    assert len(str(info.value)) < 300
+    vm = hello_vm(hv)
+    with pytest.raises(ValueError, match=f"a snapshot name must be .*: it is {re.escape(problem)}"):
+        vm.snapshot(name)
+    assert hv.vms == [vm] and vm.snapshots == []
+    assert vm.snapshot("x" * 100).name == "x" * 100  # the longest name is fine
+
+
+def test_a_snapshot_of_a_namesake_on_another_hypervisor_is_named_as_such() -> None:
+    """Two hosts with a VM 'a' each: the message used to say "belongs to VM 'a', not to VM 'a'"."""
+    hv, other = Hypervisor(host_memory="1M"), Hypervisor(host_memory="1M")
+    mine, theirs = hello_vm(hv), hello_vm(other)
+    snap = theirs.snapshot("s")
+    with pytest.raises(ValueError, match="belongs to another hypervisor's VM 'a', not to VM 'a'"):
+        mine.restore(snap)

@@ -95,7 +95,7 @@ from .snapshot import (
     tree,
     vm_config,
 )
-from .vm import MODES, NEVER, ExitStat, VMStats
+from .vm import MODES, NEVER, ExitStat, VMStats, name_problem
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
@@ -576,8 +576,9 @@ def _parse(data: bytes, source: str) -> Export:
     for i, s in enumerate(p.get(manifest, "snapshots", list, "manifest")):
         where = f"snapshots[{i}]"
         sname = p.get(s, "name", str, where)
-        if not sname or not sname.isprintable() or sname in names:
-            raise p.fail(f"{where}.name {sname!r} is empty, unprintable or repeated")
+        problem = "repeated" if sname in names else name_problem(sname)
+        if problem is not None:
+            raise p.fail(f"{where}.name {sname[:40]!r} is {problem}")
         names.add(sname)
         parent = p.get(s, "parent", (int, type(None)), where)
         if parent is not None and not 0 <= parent < i:

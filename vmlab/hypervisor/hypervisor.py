@@ -45,7 +45,7 @@ from .metrics import (
     entitlements,
     exit_table,
 )
-from .vm import _UNSET, MODES, NEVER, VM, ExitStat, VMStateError, _Unset
+from .vm import _UNSET, MODES, NEVER, VM, ExitStat, VMStateError, _Unset, check_name
 
 SLICE_CYCLES = 20_000  # a vCPU's time slice (host cycles) while other VMs want the CPU
 PERIOD_CYCLES = 1_000_000  # the period over which reservations and limits are enforced
@@ -216,8 +216,7 @@ class Hypervisor:
         memory does not fit.
         ``_shared_frames`` is internal (``vm.clone(linked=True)``): share those frames instead.
         """
-        if not isinstance(name, str) or not name or not name.isprintable():
-            raise ValueError(f"a VM name must be a non-empty printable string, not {name!r}")
+        check_name(name, "VM")
         if name in self._vms:
             raise ValueError(f"a VM named {name!r} already exists")
         if mode not in MODES:

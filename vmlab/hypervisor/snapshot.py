@@ -73,7 +73,7 @@ from ..devices.disk import Disk
 from ..image import Image
 from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
 from .bt import SENSITIVE
-from .vm import NEVER, VMStats
+from .vm import NEVER, VMStats, check_name
 
 if TYPE_CHECKING:
     from .vm import VM
@@ -237,12 +237,6 @@ def nonzero_pages(vm: VM) -> tuple[np.ndarray, np.ndarray]:
     pages = read_pages(vm)
     gfns = np.flatnonzero(pages.any(axis=1))
     return gfns, pages[gfns]
-
-
-def _validate_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name or not name.isprintable():
-        raise ValueError(f"a {what} name must be a non-empty printable string, not {name!r}")
-    return name
 
 
 def vm_config(vm: VM) -> dict[str, Any]:
@@ -468,8 +462,9 @@ def find_snapshot(vm: VM, snap: Snapshot | str) -> Snapshot:
     if snap.deleted:
         raise ValueError(f"snapshot {snap.name!r} of VM {snap.vm.name!r} was deleted")
     if snap.vm is not vm:
+        other = "another hypervisor's " if snap.vm.hv is not vm.hv else ""
         raise ValueError(
-            f"snapshot {snap.name!r} belongs to VM {snap.vm.name!r}, not to VM {vm.name!r} "
+            f"snapshot {snap.name!r} belongs to {other}VM {snap.vm.name!r}, not to VM {vm.name!r} "
             "(clone or export that VM instead)"
         )
     return snap
@@ -484,7 +479,7 @@ def take_snapshot(vm: VM, name: str, incremental: bool = True) -> Snapshot:
     Names are unique per VM. Clears the dirty log: the new snapshot becomes the current one.
     """
     vm._require("snapshot", *SAVE_STATES)
-    _validate_name(name, "snapshot")
+    check_name(name, "snapshot")
     t = tree(vm)
     if any(s.name == name for s in t.snapshots):
         raise ValueError(f"VM {vm.name!r} already has a snapshot named {name!r}")

@@ -95,6 +95,36 @@ REAL_STATUS_WHILE_GUEST_RUNS = ST_IE | ST_PG
 NEVER = 1 << 62
 
 
+MAX_NAME = 100  # characters in a VM or snapshot name
+
+
+def name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as a VM or snapshot name, or None if it is a good one."""
+    if not isinstance(name, str):
+        return f"not a string ({type(name).__name__})"
+    if not name.strip():
+        return "empty or blank"
+    if not name.isprintable():
+        return "not printable"
+    if len(name) > MAX_NAME:
+        return f"{len(name):,} characters long (at most {MAX_NAME})"
+    return None
+
+
+def check_name(name: object, what: str) -> str:
+    """``name`` if it is a good VM or snapshot name (``what``: "VM" or "snapshot"); else ValueError."""
+    problem = name_problem(name)
+    if problem is not None:
+        shown = (
+            repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40]) + "..."
+        )
+        raise ValueError(
+            f"a {what} name must be a non-empty printable string of at most {MAX_NAME} "
+            f"characters, not {shown}: it is {problem}"
+        )
+    return name  # type: ignore[return-value]
+
+
 class _Unset:
     """The type of "argument not given" where None means something."""
 
