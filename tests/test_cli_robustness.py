@@ -33,15 +33,19 @@ def default_sigint() -> None:
 
 
 # ---- 1. Ctrl-C at any moment ----------------------------------------------------------------
-def interrupt_after_import(tmp_path: Path, module: str) -> tuple[int, list[str]]:
+def interrupt_after_import(
+    tmp_path: Path, module: str, command: str = "run"
+) -> tuple[int, list[str]]:
     """Run ``python -m vmlab run spin.s``, send SIGINT once ``module`` is imported; (rc, stderr).
 
     Import times go to stderr (-X importtime), so the signal is sent at a known point, whatever
-    the machine's speed; they are left out of the stderr lines returned.
+    the machine's speed; they are left out of the stderr lines returned. ``command="hv"`` runs
+    the program in a VM instead (``vmlab hv a=spin.s``).
     """
     prog = write(tmp_path, "spin.s", SPIN)
+    args = [str(prog)] if command == "run" else [f"a={prog}", "--cycles", str(10**12)]
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "vmlab", "run", str(prog)],
+        [sys.executable, "-X", "importtime", "-m", "vmlab", command, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -74,6 +78,18 @@ def test_ctrl_c_while_numpy_and_numba_are_imported_exits_130_with_assert_one_lin
     """``import vmlab`` imports nothing heavy: the command catches a Ctrl-C while they load."""
     rc, err = interrupt_after_import(tmp_path, "numpy")
     assert not any("Traceback" in x for x in err), err
+    assert len(err) == 1 and err[0].startswith("vmlab: interrupted"), err
+    assert rc == 130
+
+
+@pytest.mark.parametrize("module", ["vmlab.hypervisor.hypervisor", "vmlab.bench.runner"])
+def test_ctrl_c_while_the_hypervisor_loads_exits_130_with_one_line(tmp_path, module):
+    """``vmlab hv``: the signal lands while the command loads, the JIT loads, or the VM runs.
+
+    (vmlab.bench.runner is the last module the command line imports before it runs.)
+    """
+    rc, err = interrupt_after_import(tmp_path, module, command="hv")
+    assert not any("Traceback" in x or "Exception ignored" in x for x in err), err
     assert len(err) == 1 and err[0].startswith("vmlab: interrupted"), err
     assert rc == 130
 

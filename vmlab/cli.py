@@ -27,7 +27,6 @@ import codecs
 import io
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__, images
+from ._interrupts import Held
 from .asm import AssembleError, assemble, assemble_file, disassemble, disassemble_word
 from .devices.disk import Disk
 from .image import Image, ImageFormatError
@@ -296,29 +296,6 @@ def _make_machine(args: argparse.Namespace) -> Machine:
         raise CliError(f"--memory: {exc}") from None
 
 
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold a Ctrl-C back until the block ends, then raise it (for Numba's loading of the core).
-
-    A KeyboardInterrupt in the middle of that load can leave llvmlite half set up (a later
-    AttributeError, or a crash at exit). Only Python's own SIGINT handler is replaced.
-    """
-    caught: list[int] = []
-    try:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            raise ValueError("not Python's default handler")
-        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # another handler, or not the main thread: leave it alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if caught:
-        raise KeyboardInterrupt
-
-
 def _load_jit() -> float:
     """Load (or compile) the jitted core by running one ``halt``; the seconds that took."""
     t0 = time.perf_counter()
@@ -367,7 +344,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     """Run a program, streaming its console output; exit with its exit code."""
     defines = parse_defines(args.define)
     image = load_program(args.image, defines, args.include)
-    with _interrupts_held():  # Numba loads the core here
+    with Held():  # Numba loads the core here: a Ctrl-C then is raised after it
         jit_seconds = _load_jit()
         machine = _make_machine(args)
         try:

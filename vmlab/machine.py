@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._interrupts import Held, held
 from .core import cpu
 from .core.layout import (
     DEV_PWR_EXIT_CODE,
@@ -225,6 +226,7 @@ class Machine:
         self.cpu.reset(size, self.strict)
 
     # ---- loading and resetting ---------------------------------------------------------
+    @held
     def load(self, image: Image) -> None:
         """Clear RAM, copy the image's segments in, set pc to its entry and sp to the top of RAM."""
         if not isinstance(image, Image):
@@ -241,6 +243,7 @@ class Machine:
         self.image = image
         self.reset()
 
+    @held
     def reset(self) -> None:
         """Power-cycle: CPU and devices to their reset state, RAM reloaded from the image."""
         self.cpu.reset(self.memory_size, self.strict)
@@ -262,7 +265,8 @@ class Machine:
         """Run until the guest stops, a breakpoint, or a budget (``None`` = no limit) runs out.
 
         Legal once an image is loaded, unless the machine has stopped (halt, power off, fault):
-        then ``reset()`` first.
+        then ``reset()`` first. Ctrl-C stops the run within a tenth of a second or so, between
+        two calls into the core, and raises KeyboardInterrupt: running on continues exactly.
         """
         if self.image is None:
             raise MachineError("no program is loaded: call load(image) before run() or step()")
@@ -283,20 +287,21 @@ class Machine:
         reason = EXIT_BUDGET
         # continuing from the breakpoint the last run stopped at steps over it; any other
         # breakpoint under the pc (one just set, or at the entry point) stops the run at once
-        if budget > 0:
-            if self._breakpoint_stop == self.cpu.pc and self._at_breakpoint():
-                reason = self._step_over_breakpoint(cycle_budget)
-            self._breakpoint_stop = None
-        while reason == EXIT_BUDGET or reason == EXIT_CONSOLE:
-            done = int(st[ST_CSR + CSR_INSTRET]) - start_instr
-            spent = int(st[ST_CSR + CSR_CYCLE]) - start_cyc
-            if done >= budget or spent >= cycle_budget:
-                reason = EXIT_BUDGET
-                break
-            # at most SLICE instructions per call, so that Ctrl-C is noticed between calls
-            reason = self._enter(min(budget - done, SLICE), cycle_budget - spent)
-            self.console.drain()
-        return self._result(reason, start_instr, start_cyc, time.perf_counter() - t0)
+        with Held() as ctrl_c:  # Ctrl-C: the run stops between calls, then it is raised
+            if budget > 0:
+                if self._breakpoint_stop == self.cpu.pc and self._at_breakpoint():
+                    reason = self._step_over_breakpoint(cycle_budget)
+                self._breakpoint_stop = None
+            while reason == EXIT_BUDGET or reason == EXIT_CONSOLE:
+                done = int(st[ST_CSR + CSR_INSTRET]) - start_instr
+                spent = int(st[ST_CSR + CSR_CYCLE]) - start_cyc
+                if done >= budget or spent >= cycle_budget or ctrl_c.stop_requested:
+                    reason = EXIT_BUDGET
+                    break
+                # at most SLICE instructions per call, so that Ctrl-C is noticed between calls
+                reason = self._enter(min(budget - done, SLICE), cycle_budget - spent)
+                self.console.drain()
+            return self._result(reason, start_instr, start_cyc, time.perf_counter() - t0)
 
     def step(self, count: int = 1) -> RunResult:
         """Execute ``count`` instructions (stopping early at a breakpoint or a stop)."""
@@ -382,6 +387,7 @@ class Machine:
         return res
 
     # ---- breakpoints -------------------------------------------------------------------
+    @held
     def add_breakpoint(self, where: int | str) -> int:
         """Stop before executing the instruction at an address or symbol; returns the address.
 
@@ -398,6 +404,7 @@ class Machine:
         self._sync_breakpoints()
         return addr
 
+    @held
     def remove_breakpoint(self, where: int | str) -> None:
         """Remove a breakpoint set by ``add_breakpoint``."""
         addr = self._resolve(where)
@@ -406,6 +413,7 @@ class Machine:
         del self._breakpoints[addr]
         self._sync_breakpoints()
 
+    @held
     def clear_breakpoints(self) -> None:
         """Remove every breakpoint."""
         self._breakpoints.clear()
@@ -475,6 +483,7 @@ class Machine:
         self._check_range(addr, n)
         return self.mem.view(np.uint8)[addr : addr + n].tobytes()
 
+    @held
     def write(self, addr: int, data: bytes) -> None:
         """Write bytes into physical memory (the decode cache forgets those words)."""
         self._check_range(addr, len(data))
@@ -570,6 +579,7 @@ class Machine:
             "breakpoint_stop": self._breakpoint_stop,
         }
 
+    @held
     def restore_state(self, state: dict) -> None:
         """Return to a state made by ``save_state`` on a machine of the same memory size."""
         if state["memory_size"] != self.memory_size:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._interrupts import Held, held
 from ..core.layout import EXIT_BUDGET, P2M_SHIFT, STAT_EXITS
 from ..devices.disk import Disk
 from ..image import Image
@@ -192,6 +193,7 @@ class Hypervisor:
         self._exits = 0  # exits taken on this host (all VMs, deleted ones included)
 
     # ---- VMs ------------------------------------------------------------------------------
+    @held
     def create_vm(
         self,
         name: str,
@@ -337,6 +339,7 @@ class Hypervisor:
     # one CPU: each CPU pays its own world switches, a run ends when every CPU has reached its
     # end, and each CPU keeps its slice in progress for the next run. VMs are isolated, so the
     # order in which CPUs are simulated changes nothing a guest can see; deterministic too.
+    @held
     def set_resources(
         self,
         vm: VM | str,
@@ -671,7 +674,9 @@ class Hypervisor:
         last slice is cut to the instructions left; an exit that emulates an instruction can add
         one more), or when no VM can run any more (all stopped, paused, or waiting for input);
         then returns how far the clock moved. With neither budget a spinning guest keeps it
-        running: interrupt with Ctrl-C.
+        running: interrupt with Ctrl-C. Ctrl-C (or a notebook's interrupt) stops the run at
+        the end of the slice in progress and raises KeyboardInterrupt there, with nothing
+        half done: the next run goes on exactly as if there had been no interrupt.
 
         Where a run ends is invisible to the schedule: ``run(cycles=a); run(cycles=b)`` leaves
         every VM, the accounting and the scheduler exactly as ``run(cycles=a + b)`` (the time
@@ -690,55 +695,56 @@ class Hypervisor:
         t0 = time.perf_counter()
         q = self._run_queue()
         done = False
-        try:
-            while instructions is None or retired < instructions:
+        with Held() as ctrl_c:  # (a Ctrl-C stops the run between slices, then is raised)
+            try:
+                while instructions is None or retired < instructions:
+                    self._release(q)
+                    cpu = self._next_cpu()
+                    if cpu.clock >= end or ctrl_c.stop_requested:
+                        break
+                    self.clock = cpu.clock
+                    if cpu.slice is None:
+                        self._wake(q)
+                        vm = self._pick(q)
+                        if vm is None:
+                            wake = self._next_event(q)
+                            ahead = [c.clock for c in self._cpus if c.clock > cpu.clock]
+                            if wake >= NEVER and not ahead:
+                                break  # nothing will ever run again without outside help
+                            until = min(wake, end, *ahead)
+                            self.idle_cycles += until - cpu.clock
+                            cpu.clock = until
+                            self.clock = self._next_cpu().clock
+                            if wake <= end:  # (idle cut by the run's end goes on in the next)
+                                self._sample_host(regular=True)
+                            continue
+                        cpu.slice = _Slice(vm, self._budget(q, vm))
+                    sl = cpu.slice
+                    left = None if instructions is None else instructions - retired
+                    retired += self._run_one(cpu, end, left)
+                    if cpu.slice is None:  # (else cut by the run's end: it goes on in the next run)
+                        cpu.held = sl.vm  # back in the queue once the host clock gets there
+                        self._sample(sl.vm, regular=True)  # at the end of its slice
+                self.clock = self._next_cpu().clock
                 self._release(q)
-                cpu = self._next_cpu()
-                if cpu.clock >= end:
-                    break
-                self.clock = cpu.clock
-                if cpu.slice is None:
-                    self._wake(q)
-                    vm = self._pick(q)
-                    if vm is None:
-                        wake = self._next_event(q)
-                        ahead = [c.clock for c in self._cpus if c.clock > cpu.clock]
-                        if wake >= NEVER and not ahead:
-                            break  # nothing will ever run again without outside help
-                        until = min(wake, end, *ahead)
-                        self.idle_cycles += until - cpu.clock
-                        cpu.clock = until
-                        self.clock = self._next_cpu().clock
-                        if wake <= end:  # (idle cut by the run's end goes on in the next)
-                            self._sample_host(regular=True)
-                        continue
-                    cpu.slice = _Slice(vm, self._budget(q, vm))
-                sl = cpu.slice
-                left = None if instructions is None else instructions - retired
-                retired += self._run_one(cpu, end, left)
-                if cpu.slice is None:  # (else cut by the run's end: it goes on in the next run)
-                    cpu.held = sl.vm  # back in the queue once the host clock gets there
-                    self._sample(sl.vm, regular=True)  # at the end of its slice
-            self.clock = self._next_cpu().clock
-            self._release(q)
-            occupied = any(c.slice is not None or c.held is not None for c in self._cpus)
-            if not occupied and self._next_event(q) >= NEVER:
-                self._idle_to(max(c.clock for c in self._cpus))  # nothing left: CPUs catch up
-            self._wake(q)  # as the next look at this clock would: a 0-cycle run changes nothing
-            done = True
-        finally:
-            for cpu in self._cpus:
-                if not done:
-                    cpu.slice = None  # an interrupted run ends its slices
-                if cpu.slice is not None:  # should it end here after all (see _end_slice)
-                    low = self._least_vtime(q, cpu.slice.vm)
-                    cpu.slice.vclock = max(self._vclock, low if low is not None else 0)
-            self.clock = self._next_cpu().clock
-            self._end_run()
-            self.host_seconds += time.perf_counter() - t0
-            kept = any(cpu.slice is not None for cpu in self._cpus)
-            self._slice_seen = self._seen() if kept else ()
-            self._due = end if self.clock >= end else self.clock
+                occupied = any(c.slice is not None or c.held is not None for c in self._cpus)
+                if not occupied and self._next_event(q) >= NEVER:
+                    self._idle_to(max(c.clock for c in self._cpus))  # nothing left: CPUs catch up
+                self._wake(q)  # as the next look at this clock would: a 0-cycle run changes nothing
+                done = True
+            finally:
+                for cpu in self._cpus:
+                    if not done:
+                        cpu.slice = None  # a run that failed ends its slices
+                    if cpu.slice is not None:  # should it end here after all (see _end_slice)
+                        low = self._least_vtime(q, cpu.slice.vm)
+                        cpu.slice.vclock = max(self._vclock, low if low is not None else 0)
+                self.clock = self._next_cpu().clock
+                self._end_run()
+                self.host_seconds += time.perf_counter() - t0
+                kept = any(cpu.slice is not None for cpu in self._cpus)
+                self._slice_seen = self._seen() if kept else ()
+                self._due = end if self.clock >= end else self.clock
         return cycles if self.clock >= end else self.clock - start
 
     def _release(self, q: _RunQueue) -> None:
@@ -804,6 +810,7 @@ class Hypervisor:
         """Guest instructions retired by all VMs."""
         return sum(vm.stats.instructions for vm in self._vms.values())
 
+    @held
     def import_vm(self, path: str | os.PathLike[str], name: str | None = None) -> VM:
         """Load a VM exported by ``vm.export`` (from any hypervisor); it resumes exactly."""
         from .export import import_vm

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._interrupts import held
 from ..core import cpu
 from ..core.layout import (
     EXIT_BREAKPOINT,
@@ -254,12 +255,14 @@ class VM:
                 f"{action} is allowed when {' or '.join(allowed)}"
             )
 
+    @held
     def start(self) -> None:
         """Power on a created VM so that ``hv.run`` schedules it. Legal when: created."""
         self._require("start", "created")
         self.state = "running"
         self.clock_offset = self.now - int(self.cpu.st[ST_GCSR + CSR_CYCLE])
 
+    @held
     def pause(self) -> None:
         """Stop scheduling the VM, keeping all its state. Legal when: running.
 
@@ -271,6 +274,7 @@ class VM:
         self.state = "paused"
         self.paused_at = self.now
 
+    @held
     def resume(self) -> None:
         """Schedule a paused VM again (its guest time goes on from the pause). Legal when: paused."""
         self._require("resume", "paused")
@@ -300,6 +304,7 @@ class VM:
         now = self.paused_at if self.state == "paused" and self.paused_at is not None else None
         return (self.now if now is None else now) - self.clock_offset
 
+    @held
     def stop(self) -> None:
         """Power off (its state is kept for inspection). Legal when: created, running, paused."""
         self._require("stop", "created", "running", "paused")
@@ -307,12 +312,14 @@ class VM:
         self.stop_reason = "stopped"
         self.message = "stopped by the user"
 
+    @held
     def reset(self) -> None:
         """Back to power-on: image reloaded, registers and devices reset. Legal unless deleted."""
         self._require("reset", "created", "running", "paused", "stopped")
         self._power_on()
         self.state = "created"
 
+    @held
     def delete(self) -> None:
         """Remove the VM and return its memory to the host. Legal when: created, stopped."""
         self._require("delete", "created", "stopped")
@@ -387,6 +394,7 @@ class VM:
             return None
         return self.hv.memory.mem.view(np.uint8)[start : start + n].tobytes()
 
+    @held
     def write_guest(self, gpa: int, data: bytes) -> None:
         """Write guest-physical memory from the host side (copy-on-write pages are copied)."""
         if gpa < 0 or gpa + len(data) > self.memory_size:
@@ -451,6 +459,7 @@ class VM:
         self.p2m[gfn] = (frame << P2M_SHIFT) | P2M_V | P2M_W
         self.cpu.flush_tlb()
 
+    @held
     def feed(self, data: str | bytes) -> None:
         """Type ``data`` into the VM's console (the guest reads it from its RX register).
 
@@ -643,6 +652,7 @@ class VM:
             return 0
         raise AssertionError(f"unknown exit reason {reason}")
 
+    @held
     def set_resources(
         self,
         *,
@@ -654,12 +664,14 @@ class VM:
         self.hv.set_resources(self, shares=shares, reservation=reservation, limit=limit)
 
     # ---- encapsulation: snapshots, clones, export (vmlab/hypervisor/snapshot.py, export.py) ---
+    @held
     def snapshot(self, name: str, incremental: bool = True) -> Snapshot:
         """Record the VM's whole state as a named snapshot. Legal when: created, paused, stopped."""
         from .snapshot import take_snapshot
 
         return take_snapshot(self, name, incremental)
 
+    @held
     def restore(self, snap: Snapshot | str) -> None:
         """Return to a snapshot (or its name): same output from there on. Legal unless deleted."""
         from .snapshot import restore_snapshot
@@ -680,18 +692,21 @@ class VM:
 
         return tree(self).current
 
+    @held
     def delete_snapshot(self, snap: Snapshot | str) -> None:
         """Delete a snapshot (or its name); its children keep working. Legal in every state."""
         from .snapshot import delete_snapshot
 
         delete_snapshot(self, snap)
 
+    @held
     def clone(self, name: str, linked: bool = True) -> VM:
         """A new VM with this one's state; linked clones share memory copy-on-write."""
         from .snapshot import clone_vm
 
         return clone_vm(self, name, linked)
 
+    @held
     def export(self, path: str | os.PathLike[str]) -> None:
         """Write the VM to one portable file (atomically). Legal when: created, paused, stopped."""
         from .export import export_vm
