@@ -141,3 +141,46 @@ def test_the_image_written_reads_back(tmp_path: Path) -> None:
     image = assemble("_start: li a0, 7\n        halt\n")
     image.save(tmp_path / "a.img")
     assert Image.load(tmp_path / "a.img") == image
+
+
+def import_vm(path: object) -> None:
+    Hypervisor(host_memory="1M").import_vm(path)  # type: ignore[arg-type]
+
+
+READERS = {"image file": Image.load, "VM export file": import_vm}
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_reading_a_file_that_is_not_there_names_it(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = READERS[kind]
+    with pytest.raises(FileNotFoundError, match=rf"^{tmp_path}/nope: no such {kind}$"):
+        read(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match=rf"^the {kind}'s name is empty$"):
+        read("")  # (not ".", which Path("") would be)
+    with pytest.raises(IsADirectoryError, match=rf"^{tmp_path}: is a directory, not an? {kind}$"):
+        read(tmp_path)
+    with pytest.raises(TypeError, match=rf"^the {kind}'s path must be a file name .*, not int$"):
+        read(42)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"x")
+
+    def denied(self: Path) -> bytes:  # (a chmod 0 file would not do: root reads it anyway)
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(PermissionError, match=rf"^{secret}: cannot read the {kind}: Permission"):
+        read(secret)
+
+
+def test_byte_string_paths_work_for_every_file(tmp_path: Path) -> None:
+    """A path as bytes (as os.listdir(bytes) gives) saves, exports, loads and imports."""
+    image = assemble("_start: halt\n")
+    image.save(os.fsencode(tmp_path / "a.img"))
+    assert Image.load(os.fsencode(tmp_path / "a.img")) == image
+    export_vm(os.fsencode(tmp_path / "v.vmlab"))
+    vm = Hypervisor(host_memory="1M").import_vm(os.fsencode(tmp_path / "v.vmlab"))
+    assert vm.name == "v"
+    with pytest.raises(TypeError, match=r"^the export path must be a file name .*, not float$"):
+        Hypervisor(host_memory="1M").create_vm("w", image, memory="64K").export(1.5)  # type: ignore[arg-type]

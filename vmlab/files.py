@@ -1,4 +1,7 @@
-"""Writing a file atomically and safely: the one way vmlab writes images and exported VMs.
+"""Reading and writing vmlab's files: one way to name a path, read a file and write one safely.
+
+``read_bytes`` reads a whole file with errors that name it and say what is wrong (an empty
+name, a directory, no such file) in the reader's words ("no such VM export file").
 
 The bytes go to a temporary file beside the target, are flushed to disk, and the temporary file
 then replaces the target in one step (``os.replace``), so a crash or an interrupt leaves either
@@ -23,9 +26,35 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
+def file_name(path: object, what: str) -> str:
+    """``path`` (str, bytes or os.PathLike) as a str; TypeError naming ``what`` if it is none."""
+    try:
+        return os.fsdecode(os.fspath(path))  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"{what} must be a file name (a str or a pathlib.Path), not {type(path).__name__}"
+        ) from None
+
+
+def read_bytes(path: str | os.PathLike[str], kind: str) -> bytes:
+    """All bytes of the file at ``path``, a ``kind`` ("image file"); an OSError names ``path``."""
+    given = file_name(path, f"the {kind}'s path")
+    if not given:
+        raise FileNotFoundError(f"the {kind}'s name is empty")
+    try:
+        return Path(given).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{given}: no such {kind}") from None
+    except IsADirectoryError:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise IsADirectoryError(f"{given}: is a directory, not {article} {kind}") from None
+    except OSError as exc:
+        raise type(exc)(f"{given}: cannot read the {kind}: {exc.strerror or exc}") from None
+
+
 def check_writable_target(path: str | os.PathLike[str]) -> Path:
     """The real file ``path`` names (links followed); OSError naming ``path`` if it cannot be one."""
-    given = os.fspath(path)
+    given = file_name(path, "the output path")
     if not given:
         raise OSError(errno.ENOENT, "the output file name is empty", given)
     real = Path(os.path.realpath(given))
@@ -47,7 +76,7 @@ def check_writable_target(path: str | os.PathLike[str]) -> Path:
 
 def write_atomically(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to ``path`` as one atomic replacement (see the module docstring)."""
-    given = os.fspath(path)
+    given = file_name(path, "the output path")
     real = check_writable_target(given)
     old_mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else None
     while True:

@@ -39,9 +39,8 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .files import write_atomically
+from .files import file_name, read_bytes, write_atomically
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Image", "ImageFormatError", "Segment"]
 
@@ -185,7 +184,7 @@ class Image:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Image:
         """Read an image file; ImageFormatError naming the file if it is not a valid image."""
-        return _parse(Path(path).read_bytes(), str(path))
+        return _parse(read_bytes(path, "image file"), file_name(path, "the image file's path"))
 
 
 class _Reader:

@@ -76,7 +76,7 @@ from ..core.layout import (
 from ..core.state import NUM_REG_SLOTS
 from ..devices.disk import Disk
 from ..devices.memmap import SECTOR_SIZE
-from ..files import check_writable_target, write_atomically
+from ..files import check_writable_target, file_name, read_bytes, write_atomically
 from ..image import Image, ImageFormatError
 from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
 from .hypervisor import check_resources
@@ -194,11 +194,13 @@ def export_vm(vm: VM, path: str | os.PathLike[str]) -> None:
     from .. import __version__
 
     vm._require("export", *SAVE_STATES)
+    given = file_name(path, "the export path")
     try:
-        check_writable_target(path)  # (before Path(): Path("") would be ".")
+        check_writable_target(given)  # (before Path(): Path("") would be ".")
     except OSError as exc:  # (its subclass: FileNotFoundError, IsADirectoryError, ...)
-        raise type(exc)(f"cannot export VM {vm.name!r} to {path}: {exc.strerror}") from None
-    path = Path(path)
+        where = f" to {given}" if given else ""
+        raise type(exc)(f"cannot export VM {vm.name!r}{where}: {exc.strerror}") from None
+    path = Path(given)
     t = tree(vm)
     pending = harvest_dirty(vm)
     blobs = _Blobs()
@@ -484,12 +486,8 @@ def _kind_names(kinds: tuple[type, ...]) -> str:
 
 def read_export(path: str | os.PathLike[str]) -> Export:
     """Read and fully validate an export file; ExportFormatError naming the file if it is bad."""
-    source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{source}: no such VM export file") from None
-    return _parse(data, source)
+    data = read_bytes(path, "VM export file")
+    return _parse(data, file_name(path, "the VM export file's path"))
 
 
 def _parse(data: bytes, source: str) -> Export:
