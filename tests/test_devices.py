@@ -489,8 +489,9 @@ def test_file_backed_disk_errors_name_the_problem(tmp_path):
     (tmp_path / "odd.img").write_bytes(b"x" * 100)
     with pytest.raises(ValueError, match="not a positive multiple of 512"):
         Disk.file(tmp_path / "odd.img")
-    with pytest.raises(ValueError, match="multiple of 512"):
+    with pytest.raises(ValueError, match="disk size 1000 is not a positive multiple of the 512"):
         Disk.file(tmp_path / "bad.img", size=1000)
+    assert not (tmp_path / "bad.img").exists()  # (checked before the file is made)
 
 
 def test_disk_sizes_must_be_whole_sectors():

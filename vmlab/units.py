@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 import re
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def parse_size(value: int | str, what: str = "size") -> int:
-    """Bytes in ``value``: an int, or a string like "512K", "4M", "1G", "4MiB" (powers of two)."""
+    """Bytes in ``value``: an int (numpy's too), or a string like "512K", "4M", "1G", "4MiB"."""
     if isinstance(value, bool):
         raise TypeError(f"{what} must be a number of bytes or a string like '4M', not {value!r}")
-    if isinstance(value, int):
-        return value
+    if isinstance(value, int) or (hasattr(value, "__index__") and not isinstance(value, str)):
+        return operator.index(value)  # (numpy integers too)
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a number of bytes or a string like '4M', not {value!r}")
     m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", value, flags=re.IGNORECASE)

@@ -85,6 +85,8 @@ class Console:
 
     def write(self, data: bytes) -> None:
         """Output written by the host for the guest (a paravirtual console write), kept in order."""
+        if not isinstance(data, bytes | bytearray | memoryview):  # bytes(5): five zero bytes
+            raise TypeError(f"console output is bytes, not {type(data).__name__}")
         self.drain()
         self._keep(bytes(data))
 

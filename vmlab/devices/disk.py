@@ -18,6 +18,8 @@ from ..core.layout import (
     P2M_W,
     ST_EXIT,
 )
+from ..files import file_name
+from ..units import format_size, parse_size
 from .memmap import (
     DISK_BAD_ADDR,
     DISK_BAD_CMD,
@@ -151,44 +153,97 @@ class Disk:
             raise ValueError(
                 f"disk size {len(data)} is not a positive multiple of the {SECTOR_SIZE}-byte sector"
             )
+        if not data.flags.writeable or not data.flags.c_contiguous:
+            raise ValueError(
+                "a disk's array must be writable and contiguous (np.frombuffer(bytes) is "
+                "read-only): use Disk.from_bytes(data), which copies it"
+            )
         self.data = data
         self.path = path
+        self._inode: tuple[int, int] | None = None
+
+    def __repr__(self) -> str:
+        where = "in memory" if self.path is None else f"file {str(self.path)!r}"
+        return f"<Disk {format_size(len(self.data))} {where}, {self.sectors} sectors>"
+
+    @staticmethod
+    def _size(size: int | str) -> int:
+        """A disk size (bytes, or a string like "1M") checked: a positive multiple of 512."""
+        n = parse_size(size, "disk size")
+        if n <= 0 or n % SECTOR_SIZE:
+            raise ValueError(
+                f"disk size {size!r} is not a positive multiple of the {SECTOR_SIZE}-byte sector"
+            )
+        return n
 
     @classmethod
-    def memory(cls, size: int) -> Disk:
-        """An empty in-memory disk of ``size`` bytes (a positive multiple of 512)."""
-        if size <= 0 or size % SECTOR_SIZE:
+    def memory(cls, size: int | str) -> Disk:
+        """An empty in-memory disk of ``size`` bytes ("1M" works too; a multiple of 512, <= 1G)."""
+        n = cls._size(size)
+        if n > MAX_MEMORY_DISK:
             raise ValueError(
-                f"disk size {size} is not a positive multiple of the {SECTOR_SIZE}-byte sector"
+                f"an in-memory disk of {format_size(n)} is larger than "
+                f"{format_size(MAX_MEMORY_DISK)}: use Disk.file(path, size=...), which only "
+                "holds what the guest touches"
             )
-        return cls(np.zeros(int(size), dtype=np.uint8))
+        return cls(np.zeros(n, dtype=np.uint8))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Disk:
         """An in-memory disk holding ``data`` (padded with zeros to whole sectors, at least one)."""
-        size = max(1, -(-len(data) // SECTOR_SIZE)) * SECTOR_SIZE  # at least one sector
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"Disk.from_bytes takes bytes, not {type(data).__name__}")
+        raw = bytes(data)
+        size = max(1, -(-len(raw) // SECTOR_SIZE)) * SECTOR_SIZE  # at least one sector
         arr = np.zeros(size, dtype=np.uint8)
-        arr[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        arr[: len(raw)] = np.frombuffer(raw, dtype=np.uint8)
         return cls(arr)
 
     @classmethod
-    def file(cls, path: str | os.PathLike, size: int | None = None) -> Disk:
+    def file(cls, path: str | os.PathLike, size: int | str | None = None) -> Disk:
         """A disk backed by an image file; ``size`` creates (or grows) the file to that many bytes."""
-        p = Path(path)
-        if size is not None:
-            if size <= 0 or size % SECTOR_SIZE:
-                raise ValueError(f"disk size {size} must be a positive multiple of {SECTOR_SIZE}")
-            if not p.exists() or p.stat().st_size < size:
-                with open(p, "ab") as f:
-                    f.truncate(size)
+        given = file_name(path, "the disk image's path")
+        if not given:
+            raise FileNotFoundError("the disk image's name is empty")
+        p = Path(given)
+        n = None if size is None else cls._size(size)  # (checked before the file is touched)
+        if p.is_dir():
+            raise IsADirectoryError(f"disk image {given}: is a directory")
+        if p.exists() and not p.is_file():
+            raise ValueError(f"disk image {given}: is not a regular file")
+        if n is not None and (not p.exists() or p.stat().st_size < n):
+            with open(p, "ab") as f:
+                f.truncate(n)
         if not p.exists():
-            raise FileNotFoundError(f"disk image {p} does not exist (pass size= to create it)")
+            raise FileNotFoundError(f"disk image {given} does not exist (pass size= to create it)")
         length = p.stat().st_size
         if length == 0 or length % SECTOR_SIZE:
             raise ValueError(
-                f"disk image {p}: size {length} is not a positive multiple of {SECTOR_SIZE}"
+                f"disk image {given}: size {length} is not a positive multiple of {SECTOR_SIZE}"
             )
-        return cls(np.memmap(p, dtype=np.uint8, mode="r+"), path=p)
+        disk = cls(np.memmap(p, dtype=np.uint8, mode="r+"), path=p)
+        disk._inode = (p.stat().st_dev, p.stat().st_ino)
+        return disk
+
+    def check(self) -> None:
+        """Raise if a file-backed disk's file has shrunk (touching the lost part would crash).
+
+        The core reads and writes the file through a memory map: if another program truncates
+        the file, touching the pages past its new end kills the process (SIGBUS). Machines and
+        VMs call this before every run. A file replaced or removed is harmless (the map keeps
+        the old one).
+        """
+        if self.path is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) == self._inode and st.st_size < len(self.data):
+            raise DiskFileError(
+                f"disk image {self.path} was truncated by another program: it had "
+                f"{len(self.data)} bytes, it has {st.st_size}; reopen it with Disk.file()"
+            )
 
     @property
     def sectors(self) -> int:
@@ -208,3 +263,8 @@ class Disk:
 
 
 NO_DISK = np.zeros(0, dtype=np.uint8)
+MAX_MEMORY_DISK = 1 << 30  # an in-memory disk's largest size (a file-backed one has no limit)
+
+
+class DiskFileError(OSError):
+    """A disk's backing file changed under it (truncated or removed by another program)."""

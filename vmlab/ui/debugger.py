@@ -135,6 +135,18 @@ class Debugger(widgets.VBox):
     ) -> None:
         if not isinstance(machine, Machine):
             raise TypeError(f"Debugger needs a vmlab Machine, not {type(machine).__name__}")
+        if sources is not None and not isinstance(sources, str | Mapping):
+            raise TypeError(
+                "sources must be the program's text (a str) or a dict of file name -> text, "
+                f"not {type(sources).__name__}"
+            )
+        if isinstance(sources, Mapping):
+            for file, text in sources.items():
+                if not isinstance(text, str):
+                    raise TypeError(
+                        f"sources[{file!r}] must be the file's text (a str), "
+                        f"not {type(text).__name__}"
+                    )
         self.machine = machine
         self._sources = sources
         self._source_lines: dict[str, list[str] | None] = {}
@@ -373,6 +385,8 @@ class Debugger(widgets.VBox):
 
     def feed(self, text: str) -> None:
         """Type ``text`` (plus a newline) into the guest's console input."""
+        if not isinstance(text, str):
+            raise TypeError(f"feed() takes the text to type (a str), not {type(text).__name__}")
 
         def feed() -> None:
             self.machine.console.feed(text + "\n")

@@ -29,6 +29,7 @@ Scripts and tests use the synchronous :meth:`Runner.step` and :meth:`Runner.run`
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -95,12 +96,27 @@ class Runner:
             raise TypeError(f"a Runner runs a Machine or a Hypervisor, not {type(target).__name__}")
         default = MACHINE_SLICE if isinstance(target, Machine) else HYPERVISOR_SLICE
         size = default if slice_size is None else slice_size
-        if not isinstance(size, int) or size < 1:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"slice_size must be a positive integer, not {slice_size!r}")
-        if target_seconds <= 0 or update_interval < 0:
-            raise ValueError("target_seconds must be > 0 and update_interval >= 0")
-        if max_instructions is not None and max_instructions < 0:
-            raise ValueError(f"max_instructions must be >= 0, not {max_instructions}")
+        for name, value, low in (
+            ("target_seconds", target_seconds, "> 0"),
+            ("update_interval", update_interval, ">= 0"),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or (value <= 0 if low == "> 0" else value < 0)
+            ):
+                raise ValueError(f"{name} must be a number of seconds {low}, not {value!r}")
+        if max_instructions is not None and (
+            isinstance(max_instructions, bool)
+            or not isinstance(max_instructions, int)
+            or max_instructions < 0
+        ):
+            raise ValueError(
+                f"max_instructions must be an integer >= 0 or None, not {max_instructions!r}"
+            )
         self.target = target
         self.slice_size = size
         self.adaptive = bool(adaptive)
@@ -124,6 +140,8 @@ class Runner:
     # ---- listeners ------------------------------------------------------------------------
     def on_update(self, listener: Listener, remove: bool = False) -> None:
         """Call ``listener(runner)`` after slices (throttled) and whenever the runner stops."""
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable, not {type(listener).__name__}")
         if remove:
             if listener in self._listeners:
                 self._listeners.remove(listener)
