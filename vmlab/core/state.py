@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,14 +28,24 @@ NUM_REG_SLOTS = 17  # r0..r15 plus the scratch slot that absorbs writes to r0
 
 
 def csr_number(which: int | str) -> int:
-    """The number of a CSR given by name (``"status"``) or number; KeyError names the known ones."""
-    num = CSR_NUMBERS.get(which, which) if isinstance(which, str) else which
-    if isinstance(num, str | bool) or num not in CSR_NAMES:
+    """The number of a CSR given by name (``"status"``, any case) or int; KeyError names the known.
+
+    Only a name or an int (numpy's too) is a CSR: ``1.0`` and ``True`` are refused.
+    """
+    num: int | None = None
+    if isinstance(which, str):
+        num = CSR_NUMBERS.get(which.lower())
+    elif not isinstance(which, bool | np.bool_):
+        try:
+            num = operator.index(which)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    if num is None or num not in CSR_NAMES:
         raise KeyError(
             f"no CSR {which!r}; known: {', '.join(CSR_NUMBERS)} "
             f"(or their numbers {min(CSR_NAMES)}..{max(CSR_NAMES)})"
         )
-    return int(num)
+    return num
 
 
 @dataclass
