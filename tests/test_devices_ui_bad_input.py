@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -127,3 +130,45 @@ def test_debugger_feed_takes_text() -> None:
     dbg = Debugger(hello())
     with pytest.raises(TypeError, match=r"^feed\(\) takes the text to type \(a str\), not bytes$"):
         dbg.feed(b"x")  # type: ignore[arg-type]
+
+
+def test_a_machine_refuses_to_run_on_a_truncated_disk_file(tmp_path) -> None:
+    """Instead of dying with SIGBUS when the guest touches the lost sectors."""
+    path = tmp_path / "d.img"
+    m = Machine(memory="64K", disk=Disk.file(path, size=4096))
+    m.load(images.load("hello"))
+    path.write_bytes(b"")
+    with pytest.raises(DiskFileError, match="truncated by another program"):
+        m.run()
+    assert m.instructions == 0
+
+
+def test_reading_a_sector_of_a_truncated_file_raises_instead_of_killing_the_process(
+    tmp_path,
+) -> None:
+    script = (
+        "import sys\n"
+        "from vmlab import Disk\n"
+        "d = Disk.file(sys.argv[1], size=4096)\n"
+        "open(sys.argv[1], 'wb').close()\n"
+        "try:\n"
+        "    d.read_sector(7)\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "d.img")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "DiskFileError\n"), proc.stderr
+
+
+def test_sector_numbers_are_ints() -> None:
+    disk = Disk.memory("1K")
+    assert disk.read_sector(np.int64(1)) == bytes(512)
+    for bad in (1.0, True, "1"):
+        with pytest.raises(TypeError, match="a sector number is an int"):
+            disk.read_sector(bad)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -308,6 +309,7 @@ def test_ctrl_c_stops_an_unbounded_run_from_outside() -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "running\n"
+        time.sleep(1)  # (well into the unbounded run: a signal before it would prove nothing)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:

@@ -410,6 +410,8 @@ class Machine:
                 f"machine is stopped ({self._stopped.reason}: {self._stopped.message}); "
                 "call reset() or load() before running it again"
             )
+        if self.disk is not None:
+            self.disk.check()  # (a disk file truncated under the machine would crash the core)
         st = self.cpu.st
         start_instr = int(st[ST_CSR + CSR_INSTRET])
         start_cyc = int(st[ST_CSR + CSR_CYCLE])

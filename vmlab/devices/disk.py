@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
 
@@ -252,8 +253,12 @@ class Disk:
 
     def read_sector(self, n: int) -> bytes:
         """The bytes of sector ``n``."""
+        if isinstance(n, bool) or (not isinstance(n, int) and not hasattr(n, "__index__")):
+            raise TypeError(f"a sector number is an int, not {type(n).__name__}")
+        n = operator.index(n)
         if not 0 <= n < self.sectors:
             raise IndexError(f"sector {n} out of range 0..{self.sectors - 1}")
+        self.check()
         return self.data[n * SECTOR_SIZE : (n + 1) * SECTOR_SIZE].tobytes()
 
     def flush(self) -> None:
