@@ -27,6 +27,9 @@
 
         .default LEN, 131072            # how many pseudo-random bytes
         .default SEED, 42               # the LCG seed
+.if LEN < 0 || LEN > 0x40000000
+        .error "LEN must be 0..0x40000000: the bytes must fit in 1 GiB, the largest machine"
+.endif
 
         .equ    POLY, 0xEDB88320        # the CRC-32 polynomial, bit-reversed
         .equ    CHECK, 0xCBF43926       # CRC-32 of "123456789"

@@ -26,6 +26,9 @@
         .include "lib/vl32.s"
 
         .default LINE, 80               # longest line kept (longer lines are cut)
+.if LINE < 4 || LINE > 0x100000
+        .error "LINE must be 4..0x100000: a shorter line could never hold \"quit\""
+.endif
 
         .equ IRQ_CONSOLE_BIT, 0x2       # the console's bit in the ie/ip CSRs (line 1)
 

@@ -20,6 +20,9 @@
 
         .default N, 80                  # matrix size
         .default SEED, 2024             # the LCG seed
+.if N < 1 || N > 8191
+        .error "N must be 1..8191: a row (4 * N bytes) is an addi offset, at most 32767"
+.endif
 
         .equ    ROW, 4 * N              # bytes in one row
         .equ    MATRIX, 4 * N * N       # bytes in one matrix

@@ -80,6 +80,23 @@
         .default PING_N, 3000           # pinger: getpid + yield round trips
         .default PING_EVERY, 1000       # pinger: print every PING_EVERY round trips
 
+# --- checks: values outside these ranges make the kernel or a process misbehave --------------
+.if QUANTUM < 1000 || QUANTUM > 0xFFFFFFFF
+        .error "QUANTUM must be 1000..0xFFFFFFFF cycles: shorter ticks leave no time for work"
+.endif
+.if PRIMES_N < 0 || PRIMES_N > 0x7FFFFFFF || COLLATZ_N < 0 || COLLATZ_N > 0x7FFFFFFF
+        .error "PRIMES_N and COLLATZ_N must be 0..0x7FFFFFFF"
+.endif
+.if TICKER_N < 0 || TICKER_N > 0x7FFFFFFF || TICKER_SLEEP < 0 || TICKER_SLEEP > 0x7FFFFFFF
+        .error "TICKER_N and TICKER_SLEEP must be 0..0x7FFFFFFF"
+.endif
+.if PING_N < 0 || PING_N > 0x7FFFFFFF
+        .error "PING_N must be 0..0x7FFFFFFF"
+.endif
+.if PRIMES_EVERY < 1 || COLLATZ_CHUNK < 1 || PING_EVERY < 1
+        .error "PRIMES_EVERY, COLLATZ_CHUNK and PING_EVERY must be at least 1"
+.endif
+
         .include "minikernel/defs.s"    # kernel constants: syscall numbers, PCB layout, ...
 
 # The kernel is assembled at KERNEL_BASE = 0x8000 rather than the default 0x1000. Virtual page v

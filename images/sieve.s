@@ -21,6 +21,9 @@
 
         .default N, 1000000             # count the primes below N
         .default PAGING, 0              # 1: run with paging on (identity map)
+.if N < 0 || N > 0x40000000
+        .error "N must be 0..0x40000000: the flags take N bytes, and the largest machine has 1 GiB"
+.endif
 
         .text
 _start:

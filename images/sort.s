@@ -19,6 +19,9 @@
 
         .default N, 30000               # how many numbers to sort
         .default SEED, 12345            # the LCG seed
+.if N < 0 || N > 0x10000000
+        .error "N must be 0..0x10000000: the N words must fit in 1 GiB, the largest machine"
+.endif
 
         .text
 _start:

@@ -304,9 +304,11 @@ def test_expected_output_missing_is_a_clear_error(tmp_path: Path, monkeypatch) -
 
 
 def test_load_is_memoised_per_name_and_defines() -> None:
-    assert images.load("fib", N=5) is images.load("fib", N=5)
-    assert images.load("fib", N=5) is not images.load("fib", N=6)
-    assert images.load("fib", N=5) is not images.load("sieve", N=5)
+    # each call returns its own copy, but the assembled segments are reused, not reassembled
+    first, again = images.load("fib", N=5), images.load("fib", N=5)
+    assert first is not again and first == again and first.segments is again.segments
+    assert images.load("fib", N=5).segments is not images.load("fib", N=6).segments
+    assert images.load("fib", N=5).segments is not images.load("sieve", N=5).segments
 
 
 def test_load_rejects_non_integer_defines() -> None:

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import operator
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .files import file_name, read_bytes, write_atomically
@@ -54,6 +55,8 @@ _NAME = struct.Struct("<H")
 _MAPENTRY = struct.Struct("<III")
 _CRC = struct.Struct("<I")
 _ADDR_LIMIT = 1 << 32
+_NAME_LIMIT = 0xFFFF  # a name's length is stored in 16 bits
+_SYMBOL_MIN, _SYMBOL_MAX = -(1 << 63), (1 << 63) - 1  # symbol values are stored in 64 bits
 
 
 class ImageFormatError(ValueError):
@@ -68,12 +71,13 @@ class Segment:
     data: bytes
 
     def __post_init__(self) -> None:
-        """Check that the segment lies inside the 32-bit address space."""
-        object.__setattr__(self, "data", bytes(self.data))
-        if not 0 <= self.addr < _ADDR_LIMIT or self.addr + len(self.data) > _ADDR_LIMIT:
-            raise ValueError(
-                f"segment 0x{self.addr:x}+{len(self.data)} is outside the 32-bit address space"
-            )
+        """Check the fields: ``addr`` a 32-bit address, ``data`` bytes-like, all inside 4 GiB."""
+        addr = _uint32(self.addr, "Segment addr")
+        data = _bytes_like(self.data, "Segment data")
+        object.__setattr__(self, "addr", addr)
+        object.__setattr__(self, "data", data)
+        if addr + len(data) > _ADDR_LIMIT:
+            raise ValueError(f"segment 0x{addr:x}+{len(data)} is outside the 32-bit address space")
 
     @property
     def end(self) -> int:
@@ -81,9 +85,68 @@ class Segment:
         return self.addr + len(self.data)
 
 
-def _check_segments(segments: Iterable[Segment]) -> tuple[Segment, ...]:
-    """Sort segments by address; raise ValueError if two of them overlap."""
-    ordered = tuple(sorted(segments, key=lambda s: s.addr))
+def _int(value: object, what: str) -> int:
+    """``value`` as a Python int (numpy integers too); TypeError naming ``what`` otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+
+
+def _uint32(value: object, what: str) -> int:
+    """An int in 0..2**32-1 (an address); TypeError or ValueError naming ``what``."""
+    number = _int(value, what)
+    if not 0 <= number < _ADDR_LIMIT:
+        raise ValueError(f"{what} {number:#x} is outside the 32-bit address space")
+    return number
+
+
+def _bytes_like(value: object, what: str) -> bytes:
+    """The bytes of a bytes-like object (bytes, bytearray, memoryview, array); TypeError if none."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        try:
+            return memoryview(value).tobytes()  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise TypeError(f"{what} must be bytes-like (bytes or bytearray), not {type(value).__name__}")
+
+
+def _name(value: object, what: str, *, path: bool = False) -> str:
+    """A str that the file format can store (UTF-8, at most 65535 bytes); error naming ``what``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    try:  # a path keeps the bytes the OS could not decode (surrogate escapes)
+        raw = value.encode("utf-8", "surrogateescape" if path else "strict")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} {value[:40]!r} cannot be encoded as UTF-8: {exc.reason}"
+        ) from None
+    if len(raw) > _NAME_LIMIT:
+        raise ValueError(
+            f"{what} {value[:40]!r}... is {len(raw)} bytes long in UTF-8; "
+            f"an image holds names of at most {_NAME_LIMIT} bytes"
+        )
+    return value
+
+
+def _check_segments(segments: object) -> tuple[Segment, ...]:
+    """Segments sorted by address; TypeError if one is not a Segment, ValueError if two overlap."""
+    if isinstance(segments, (str, bytes, bytearray, memoryview, Mapping, Segment)) or not (
+        isinstance(segments, Iterable)
+    ):
+        raise TypeError(
+            "Image segments must be a list of Segment objects, not "
+            f"{type(segments).__name__} (raw bytes go in Segment(addr, data))"
+        )
+    items = list(segments)
+    for i, seg in enumerate(items):
+        if not isinstance(seg, Segment):
+            raise TypeError(f"Image segments[{i}] must be a Segment, not {type(seg).__name__}")
+    ordered = tuple(sorted(items, key=lambda s: s.addr))
     for a, b in itertools.pairwise(ordered):
         if b.addr < a.end:
             raise ValueError(
@@ -92,9 +155,67 @@ def _check_segments(segments: Iterable[Segment]) -> tuple[Segment, ...]:
     return ordered
 
 
+def _check_symbols(symbols: object) -> dict[str, int]:
+    """A copy of a symbol table (name -> 64-bit int); TypeError or ValueError naming the symbol."""
+    if not isinstance(symbols, Mapping):
+        raise TypeError(
+            f"Image symbols must be a dict of name -> int, not {type(symbols).__name__}"
+        )
+    table: dict[str, int] = {}
+    for name, value in symbols.items():
+        if not isinstance(name, str):
+            raise TypeError(f"Image symbol names must be str, not {type(name).__name__} ({name!r})")
+        _name(name, "Image symbol name")
+        number = _int(value, f"Image symbol {name!r}")
+        if not _SYMBOL_MIN <= number <= _SYMBOL_MAX:
+            raise ValueError(f"symbol {name!r} = {number} does not fit in 64 bits")
+        table[name] = number
+    return table
+
+
+def _check_source_map(source_map: object) -> dict[int, tuple[str, int]]:
+    """A copy of a source map (address -> (file, line)); TypeError or ValueError naming the entry."""
+    if not isinstance(source_map, Mapping):
+        raise TypeError(
+            "Image source_map must be a dict of address -> (file, line), "
+            f"not {type(source_map).__name__}"
+        )
+    table: dict[int, tuple[str, int]] = {}
+    for addr, where in source_map.items():
+        number = _uint32(addr, "Image source_map address")
+        what = f"Image source_map[0x{number:08x}]"
+        if not isinstance(where, (tuple, list)) or len(where) != 2:
+            raise TypeError(f"{what} must be a (file, line) pair, not {where!r:.60}")
+        file, line = where
+        line = _int(line, f"{what} line")
+        if not 0 <= line < _ADDR_LIMIT:
+            raise ValueError(f"{what} line {line} is outside 0..{_ADDR_LIMIT - 1}")
+        table[number] = (_name(file, f"{what} file", path=True), line)
+    return table
+
+
+def _check_constants(constants: object, symbols: dict[str, int]) -> frozenset[str]:
+    """The names in ``constants`` that are symbols; TypeError unless it is a set of str."""
+    if isinstance(constants, (str, bytes)) or not isinstance(constants, Iterable):
+        raise TypeError(
+            f"Image constants must be a set of symbol names, not {type(constants).__name__}"
+        )
+    names = frozenset(constants)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"Image constants must be symbol names (str), not {name!r}")
+    return names & frozenset(symbols)
+
+
 @dataclass
 class Image:
-    """A program ready to load: segments, entry point, symbol table and source map."""
+    """A program ready to load: segments, entry point, symbol table and source map.
+
+    The constructor checks every field (TypeError or ValueError naming it): ``segments`` Segment
+    objects that do not overlap, ``entry`` a 32-bit address, ``symbols`` str -> int (64-bit),
+    ``source_map`` address -> (file, line), ``constants`` a set of symbol names; names must fit
+    the file format (UTF-8, at most 65535 bytes).
+    """
 
     segments: tuple[Segment, ...]
     entry: int = 0
@@ -103,13 +224,14 @@ class Image:
     constants: frozenset[str] = frozenset()  # symbols that are values (.equ), not addresses
 
     def __post_init__(self) -> None:
-        """Normalise the segments (sorted tuple) and validate the entry point."""
-        self.segments = _check_segments(self.segments)
-        if not 0 <= self.entry < _ADDR_LIMIT:
-            raise ValueError(f"entry point {self.entry:#x} is outside the 32-bit address space")
-        self.symbols = dict(self.symbols)
-        self.source_map = dict(self.source_map)
-        self.constants = frozenset(self.constants) & frozenset(self.symbols)
+        """Validate and normalise every field (segments sorted, dicts copied, ints made int)."""
+        segments = _check_segments(self.segments)
+        entry = _uint32(self.entry, "Image entry")
+        symbols = _check_symbols(self.symbols)
+        source_map = _check_source_map(self.source_map)
+        constants = _check_constants(self.constants, symbols)
+        self.segments, self.entry, self.symbols = segments, entry, symbols
+        self.source_map, self.constants = source_map, constants
 
     # --- queries -------------------------------------------------------------------------
     def word_at(self, addr: int) -> int:
@@ -141,21 +263,24 @@ class Image:
 
     # --- serialisation -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Serialise the image in the documented ``.img`` format."""
-        files = sorted({f for f, _ in self.source_map.values()})
+        """Serialise the image in the documented ``.img`` format.
+
+        The fields are checked again first (they may have been changed since the image was made),
+        so a bad one is an error naming it, not a half-written file.
+        """
+        img = Image(self.segments, self.entry, self.symbols, self.source_map, self.constants)
+        files = sorted({f for f, _ in img.source_map.values()})
         index = {f: i for i, f in enumerate(files)}
         body = bytearray()
-        for seg in self.segments:
+        for seg in img.segments:
             body += _SEGMENT.pack(seg.addr, len(seg.data)) + seg.data
-        for name, value in self.symbols.items():
-            if not -(1 << 63) <= value < 1 << 63:
-                raise ValueError(f"symbol {name!r} = {value} does not fit in 64 bits")
+        for name, value in img.symbols.items():
             raw = name.encode()
-            body += _SYMBOL.pack(value, 1 if name in self.constants else 0, len(raw)) + raw
+            body += _SYMBOL.pack(value, 1 if name in img.constants else 0, len(raw)) + raw
         for f in files:
             raw = f.encode("utf-8", "surrogateescape")  # (a path's bytes the OS could not decode)
             body += _NAME.pack(len(raw)) + raw
-        for addr, (f, line) in sorted(self.source_map.items()):
+        for addr, (f, line) in sorted(img.source_map.items()):
             body += _MAPENTRY.pack(addr, index[f], line)
         total = _HEADER.size + len(body) + _CRC.size
         header = _HEADER.pack(
@@ -163,11 +288,11 @@ class Image:
             FORMAT_VERSION,
             0,
             total,
-            self.entry,
-            len(self.segments),
-            len(self.symbols),
+            img.entry,
+            len(img.segments),
+            len(img.symbols),
             len(files),
-            len(self.source_map),
+            len(img.source_map),
         )
         data = header + bytes(body)
         return data + _CRC.pack(zlib.crc32(data))
@@ -175,7 +300,7 @@ class Image:
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> Image:
         """Parse an image; ImageFormatError (naming ``source``) if the bytes are not a valid image."""
-        return _parse(bytes(data), source)
+        return _parse(_bytes_like(data, "Image.from_bytes data"), source)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the image to ``path`` atomically (see ``vmlab.files``: only a regular file is replaced)."""

@@ -1,9 +1,15 @@
 """The guest programs shipped with vmlab (``images/*.s``): find them, assemble them, compare output.
 
-Each image is a bare-metal VL32 assembly program with a ``_start`` label. Its sizes are set with
-``.default`` and can be overridden per load, e.g. ``load("sieve", N=1000, PAGING=1)``. Shared
-routines live in ``images/lib/`` and are pulled in with ``.include "lib/console.s"``. Next to a
-program, ``NAME.expected`` holds its console output at the default sizes on the default machine.
+Each image is a bare-metal VL32 assembly program with a ``_start`` label. Its parameters are
+the names its ``.default`` lines give and can be overridden per load, e.g.
+``load("sieve", N=1000, PAGING=1)``; a name the image does not have is an error listing the ones
+it has (so a misspelt ``n=1000`` is not silently ignored), except ``PV``: the CLI and the dashboard
+ask every image they run in paravirtual mode for its paravirtual build with ``PV=1``, and an image
+without one ignores it. An image checks its own values where a bad one would make it misbehave
+(``.if N < 0`` ... ``.error "..."``), so a value out of range is an AssembleError naming the line.
+Shared routines live in ``images/lib/`` and are pulled in with ``.include "lib/console.s"``. Next
+to a program, ``NAME.expected`` holds its console output at the default sizes on the default
+machine.
 
 >>> from vmlab import images
 >>> "sieve" in images.names()
@@ -14,16 +20,20 @@ True
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
+import operator
 from pathlib import Path
 
-from .asm import assemble_file
+from .asm.assembler import assemble_program
 from .image import Image
 
 __all__ = ["expected_output", "images_dir", "load", "names", "source_path"]
 
 _CACHE_SIZE = 64  # assembled images kept (a benchmark may sweep many sizes)
 _cache: dict[tuple[str, tuple[tuple[str, int], ...], int], Image] = {}
+# A define every image accepts: PV=1 asks for the paravirtual build (see the module docstring).
+_ACCEPTED_BY_EVERY_IMAGE = frozenset({"PV"})
 
 
 def images_dir() -> Path:
@@ -69,23 +79,42 @@ def _sources_stamp(folder: Path) -> int:
 
 
 def load(name: str, **defines: int) -> Image:
-    """Assemble image ``name`` with ``defines`` overriding its ``.default`` values (memoised).
+    """Assemble image ``name`` with ``defines`` overriding its ``.default`` values.
 
-    The result is shared between callers with the same arguments: treat it as read-only.
+    Values are ints (numpy integers too, not bools). A name that is not one of the image's
+    parameters, or a value the image refuses, is an AssembleError saying why. Assembled images
+    are memoised, but each call returns its own copy: changing it does not change the next one.
     """
     path = source_path(name)
+    values: dict[str, int] = {}
     for key, value in defines.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"define {key}={value!r} must be an int, not {type(value).__name__}")
+        if isinstance(value, bool):
+            raise TypeError(f"define {key}={value!r} must be an int, not bool")
+        try:
+            values[key] = operator.index(value)
+        except TypeError:
+            raise TypeError(
+                f"define {key}={value!r} must be an int, not {type(value).__name__}"
+            ) from None
     folder = images_dir()
-    key = (name, tuple(sorted(defines.items())), _sources_stamp(folder))
+    key = (name, tuple(sorted(values.items())), _sources_stamp(folder))
     image = _cache.get(key)
     if image is None:
-        image = assemble_file(path, defines=defines, include_dirs=[folder])
+        image = assemble_program(
+            path, defines=values, include_dirs=[folder], also_accept=_ACCEPTED_BY_EVERY_IMAGE
+        )
         if len(_cache) >= _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))  # forget the oldest
         _cache[key] = image
-    return image
+    return _copy(image)
+
+
+def _copy(image: Image) -> Image:
+    """An independent copy of an image (segments are immutable, so only the dicts are copied)."""
+    twin = copy.copy(image)
+    twin.symbols = dict(image.symbols)
+    twin.source_map = dict(image.source_map)
+    return twin
 
 
 def expected_output(name: str) -> str:

@@ -14,12 +14,14 @@ Real instructions come from the instruction table; only pseudo-instructions are 
 from __future__ import annotations
 
 import difflib
+import operator
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..devices.memmap import DEFAULT_ORIGIN
+from ..files import file_name, read_bytes
 from ..image import Image, Segment
 from ..isa.arch import CSR_NAMES, CSR_NUMBERS, PAGE_SIZE, REG_ALIASES
 from ..isa.encoding import encode, imm_range, operands
@@ -33,6 +35,8 @@ MAX_INCLUDE_DEPTH = 32  # .include inside .include ...: deeper is refused (a run
 MAX_SPACE = 64 * 1024 * 1024  # largest single .space (bytes)
 ADDR_LIMIT = 1 << 32
 WORD_MIN, WORD_MAX = -(1 << 31), (1 << 32) - 1
+SYMBOL_MIN, SYMBOL_MAX = -(1 << 63), (1 << 63) - 1  # an image stores symbol values in 64 bits
+MAX_NAME = 0xFFFF  # longest symbol name an image can store (bytes)
 
 
 # --- diagnostics --------------------------------------------------------------------------------
@@ -206,10 +210,8 @@ def _span(tokens: list[Token]) -> tuple[int, int]:
 class _Assembler:
     """State of one assembly run."""
 
-    def __init__(
-        self, defines: Mapping[str, int] | None, include_dirs: Iterable[os.PathLike | str]
-    ):
-        self.include_dirs = [Path(d) for d in include_dirs]
+    def __init__(self, defines: dict[str, int], include_dirs: list[Path]):
+        self.include_dirs = include_dirs
         self.symbols: dict[str, int | _Label | _Pending] = {}
         self.defined_at: dict[str, _Loc | None] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -229,13 +231,9 @@ class _Assembler:
         self.conds: list[_Cond] = []
         self.loc = _Loc("<input>", 0, "")
         self.pass1_done = False  # set once pass 1 is over: unknown symbols are then errors
-        for name, value in (defines or {}).items():
-            if not isinstance(name, str) or not IDENT.fullmatch(name) or name == ".":
-                raise ValueError(f"defines: {name!r} is not a valid symbol name")
-            if name.lower() in REG_ALIASES:
-                raise ValueError(f"defines: {name!r} is a register name")
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"defines: value of {name!r} must be an int, got {value!r}")
+        self.parameters: dict[str, _Loc] = {}  # names given to .default, where first seen
+        self.used_defines: set[str] = set()  # defines that a .default names or an expression reads
+        for name, value in defines.items():
             self.symbols[name] = value
             self.defined_at[name] = None
 
@@ -286,6 +284,12 @@ class _Assembler:
 
     # --- symbols --------------------------------------------------------------------------
     def lookup(self, name: str) -> int | None:
+        """Value of a symbol that the source refers to, None if it is not known (yet)."""
+        if name in self.symbols and self.defined_at.get(name, ...) is None:
+            self.used_defines.add(name)
+        return self.value(name)
+
+    def value(self, name: str) -> int | None:
         """Value of a symbol, None if it is not known (yet)."""
         entry = self.symbols.get(name)
         if entry is None or isinstance(entry, int):
@@ -330,6 +334,12 @@ class _Assembler:
             raise _LineError(
                 f"'{name}' is a reserved name and cannot be a symbol", tok.col, tok.end
             )
+        if len(name) > MAX_NAME:
+            raise _LineError(
+                f"symbol name of {len(name)} characters is too long (at most {MAX_NAME})",
+                tok.col,
+                tok.end,
+            )
         if name in self.symbols:
             where = self.defined_at[name]
             first = f"{where.file}:{where.line}" if where else "the defines"
@@ -363,7 +373,8 @@ class _Assembler:
 
     # --- pass 1: files and lines ----------------------------------------------------------
     def run_file(self, text: str, filename: str, path: Path | None) -> None:
-        """Assemble (pass 1) the lines of one file."""
+        """Assemble (pass 1) the lines of one file (a leading byte-order mark is skipped)."""
+        text = text.removeprefix("\ufeff")
         if path is not None:
             self.stack.append(path)
         self.file_order.setdefault(filename, len(self.file_order))
@@ -677,8 +688,16 @@ class _Assembler:
         """``.default NAME, e``: define unless already defined."""
         self.count(head, ops, (2,))
         name = self.name_operand(ops[0])
+        self.parameters.setdefault(name.text, self.loc)
         if name.text not in self.symbols:
             self.define_equ(name, ops[1], ops[0][0])
+        elif self.defined_at[name.text] is None:
+            self.used_defines.add(name.text)
+
+    def d_error(self, head: Token, ops: list[list[Token]]) -> None:
+        """``.error "message"``: report an error here (used inside ``.if`` to check parameters)."""
+        message = self.string_operand(head, ops)
+        raise _LineError(message, head.col, _span(ops[0])[1])
 
     def d_global(self, head: Token, ops: list[list[Token]]) -> None:
         """``.global NAME, ...``: accepted and ignored."""
@@ -943,7 +962,7 @@ class _Assembler:
             return value
         start = self.symbols.get("_start")
         if start is not None and not isinstance(start, _Pending):
-            value = self.lookup("_start")
+            value = self.value("_start")
             if value is not None and 0 <= value <= WORD_MAX and value % 4 == 0:
                 return value
         for block in self.blocks:
@@ -952,13 +971,48 @@ class _Assembler:
         return DEFAULT_ORIGIN
 
     def symbol_table(self) -> dict[str, int]:
-        """Every symbol's final value."""
+        """Every symbol's final value; an error for one too large for an image (64 bits)."""
         table = {}
         for name in self.symbols:
-            value = self.lookup(name)
-            if value is not None:
-                table[name] = value
+            value = self.value(name)
+            if value is None:
+                continue
+            if not SYMBOL_MIN <= value <= SYMBOL_MAX:
+                where = self.defined_at.get(name)
+                if where is not None:
+                    col = max(where.text.find(name), 0)
+                    self.error(
+                        f"value of '{name}' ({value}) does not fit in 64 bits, "
+                        "the largest symbol value an image holds",
+                        col,
+                        col + len(name),
+                        where,
+                    )
+                continue
+            table[name] = value
         return table
+
+    def unused_defines(self, exempt: frozenset[str], filename: str) -> None:
+        """Report every define that no ``.default`` names and no expression reads."""
+        params = list(self.parameters)
+        for name in self.symbols:
+            if self.defined_at.get(name, ...) is not None or name in self.used_defines:
+                continue
+            if name in exempt:
+                continue
+            folded = {p.lower(): p for p in params}
+            close = [folded[c] for c in difflib.get_close_matches(name.lower(), folded, n=3)]
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            if params:
+                loc = next(iter(self.parameters.values()))
+                col = max(loc.text.lower().find(".default"), 0)
+                known = f"the program's parameters (its .default names) are {', '.join(params)}"
+                self.error(f"no parameter '{name}'{hint}: {known}", col, col + 8, loc)
+            else:
+                self.error(
+                    f"no parameter '{name}': the program has none (no .default lines)",
+                    loc=_Loc(filename, 1, ""),
+                )
 
 
 def _text(op: list[Token]) -> str:
@@ -1084,26 +1138,74 @@ _DIRECTIVES: dict[str, Callable[[_Assembler, Token, list[list[Token]]], None]] =
     ".global": _Assembler.d_global,
     ".globl": _Assembler.d_global,
     ".entry": _Assembler.d_entry,
+    ".error": _Assembler.d_error,
 }
 DIRECTIVE_NAMES: frozenset[str] = frozenset(_DIRECTIVES)
 
 
 # --- public API ---------------------------------------------------------------------------------
+def _check_defines(defines: object) -> dict[str, int]:
+    """``defines`` as a dict of symbol name -> Python int; TypeError or ValueError naming the entry."""
+    if defines is None:
+        return {}
+    if not isinstance(defines, Mapping):
+        raise TypeError(
+            f"defines must be a mapping of name -> int (a dict), not {type(defines).__name__}"
+        )
+    checked: dict[str, int] = {}
+    for name, value in defines.items():
+        if not isinstance(name, str) or not IDENT.fullmatch(name) or name == ".":
+            raise ValueError(f"defines: {name!r} is not a valid symbol name")
+        if len(name) > MAX_NAME:
+            raise ValueError(f"defines: a name of {len(name)} characters is too long")
+        if name.lower() in REG_ALIASES:
+            raise ValueError(f"defines: {name!r} is a register name")
+        if isinstance(value, bool):
+            raise TypeError(f"defines: value of {name!r} must be an int, got {value!r}")
+        try:
+            number = operator.index(value)
+        except TypeError:
+            raise TypeError(f"defines: value of {name!r} must be an int, got {value!r}") from None
+        if not SYMBOL_MIN <= number <= SYMBOL_MAX:
+            raise ValueError(f"defines: value of {name!r} ({number}) does not fit in 64 bits")
+        checked[name] = number
+    return checked
+
+
+def _check_include_dirs(include_dirs: object) -> list[Path]:
+    """The include directories: one path (str, bytes, os.PathLike) or an iterable of paths."""
+    if isinstance(include_dirs, (str, bytes, os.PathLike)):
+        include_dirs = [include_dirs]
+    elif isinstance(include_dirs, Mapping) or not isinstance(include_dirs, Iterable):
+        raise TypeError(
+            "include_dirs must be a directory or a list of directories (str or pathlib.Path), "
+            f"not {type(include_dirs).__name__}"
+        )
+    return [Path(file_name(d, f"include_dirs[{i}]")) for i, d in enumerate(include_dirs)]
+
+
 def _assemble(
     text: str,
     filename: str,
     path: Path | None,
-    defines: Mapping[str, int] | None,
-    include_dirs: Iterable[os.PathLike | str],
+    defines: object,
+    include_dirs: object,
+    check_defines: frozenset[str] | None = None,
 ) -> Image:
-    """Run both passes over one top-level source."""
-    asm = _Assembler(defines, include_dirs)
+    """Run both passes over one top-level source.
+
+    ``check_defines`` None accepts any define; a set makes every define that is not one of the
+    program's parameters, nor in the set, an error (see :func:`assemble_program`).
+    """
+    asm = _Assembler(_check_defines(defines), _check_include_dirs(include_dirs))
     asm.run_file(text, filename, path)
     asm.resolve_pending()
     asm.place()
     source_map = asm.pass2()
     entry = asm.entry_point()
     symbols = asm.symbol_table()
+    if check_defines is not None:
+        asm.unused_defines(check_defines, filename)
     if asm.diagnostics:
         order = asm.file_order
         asm.diagnostics.sort(key=lambda d: (order.get(d.file, len(order)), d.line, d.column))
@@ -1114,43 +1216,71 @@ def _assemble(
 
 def assemble(
     source: str,
-    filename: str = "<input>",
+    filename: str | os.PathLike[str] = "<input>",
     *,
     defines: Mapping[str, int] | None = None,
-    include_dirs: Iterable[os.PathLike | str] = (),
+    include_dirs: Iterable[os.PathLike | str] | os.PathLike | str = (),
 ) -> Image:
     """Assemble VL32 source text into an Image; AssembleError lists every error found.
 
-    ``defines`` pre-defines symbols (``.default`` keeps them); ``.include`` looks next to
-    ``filename`` first, then in ``include_dirs``.
+    ``defines`` pre-defines symbols (name -> int; ``.default`` keeps them); ``.include`` looks
+    next to ``filename`` (a str or path, kept as a str in the source map) first, then in
+    ``include_dirs`` (one directory or a list of them). A leading byte-order mark is skipped.
 
     >>> img = assemble("li a0, 0x12345678")
     >>> [hex(img.word_at(addr)) for addr in (0x1000, 0x1004)]
     ['0x12340429', '0x56784420']
     """
-    return _assemble(source, filename, None, defines, include_dirs)
+    if not isinstance(source, str):
+        hint = " (decode it first: data.decode('utf-8'))" if isinstance(source, bytes) else ""
+        raise TypeError(f"source must be a str of assembly text, not {type(source).__name__}{hint}")
+    name = file_name(filename, "filename")
+    return _assemble(source, name, None, defines, include_dirs)
+
+
+def _read_source(path: object) -> tuple[str, Path]:
+    """The text of a source file and its path; AssembleError if it is not UTF-8."""
+    data = read_bytes(path, "assembly source file")  # type: ignore[arg-type]
+    given = Path(file_name(path, "the assembly source file's path"))
+    try:
+        return data.decode("utf-8"), given
+    except UnicodeDecodeError as exc:
+        raise AssembleError([_not_utf8(str(given), data, exc.start)]) from None
 
 
 def assemble_file(
     path: str | os.PathLike[str],
     *,
     defines: Mapping[str, int] | None = None,
-    include_dirs: Iterable[os.PathLike | str] = (),
+    include_dirs: Iterable[os.PathLike | str] | os.PathLike | str = (),
 ) -> Image:
-    """Assemble a source file (see :func:`assemble`).
+    """Assemble a source file (see :func:`assemble`); an OSError names the file if it is unreadable.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.s"; _ = p.write_text("halt\\n")
     >>> assemble_file(p).word_at(0x1000)
     90
     """
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise AssembleError([_not_utf8(str(path), data, exc.start)]) from None
-    return _assemble(text, str(path), path.resolve(), defines, include_dirs)
+    text, given = _read_source(path)
+    return _assemble(text, str(given), given.resolve(), defines, include_dirs)
+
+
+def assemble_program(
+    path: str | os.PathLike[str],
+    *,
+    defines: Mapping[str, int] | None = None,
+    include_dirs: Iterable[os.PathLike | str] | os.PathLike | str = (),
+    also_accept: Iterable[str] = (),
+) -> Image:
+    """Like :func:`assemble_file`, but every define must be one of the program's parameters.
+
+    A program's parameters are the names its ``.default`` lines give (and any symbol it reads
+    without defining). A define that is none of them, nor in ``also_accept``, is an AssembleError
+    listing the parameters: a misspelt size would otherwise be silently ignored.
+    """
+    text, given = _read_source(path)
+    exempt = frozenset(also_accept)
+    return _assemble(text, str(given), given.resolve(), defines, include_dirs, exempt)
 
 
 def _not_utf8(file: str, data: bytes, pos: int) -> Diagnostic:

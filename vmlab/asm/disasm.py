@@ -12,9 +12,13 @@ hex addresses, so ``.org pc`` followed by :func:`disassemble_word` output gives 
 
 from __future__ import annotations
 
+import operator
+
 from ..image import Image, Segment
 from ..isa.arch import CSR_NAMES, REG_NAMES
-from ..isa.encoding import Decoded, decode, operands
+from ..isa.encoding import Decoded, decode, operands, word_value
+
+_ADDR_LIMIT = 1 << 32
 
 __all__ = ["disassemble", "disassemble_word"]
 
@@ -34,15 +38,37 @@ def _operand(kind: str, d: Decoded, pc: int) -> str:
     return str(d.imm)
 
 
+def _int(value: object, what: str) -> int:
+    """``value`` as a Python int (numpy integers too); TypeError naming ``what`` otherwise."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+
+
+def _address(value: object, what: str) -> int:
+    """``value`` as an address 0..2**32-1; TypeError or ValueError naming ``what``."""
+    addr = _int(value, what)
+    if not 0 <= addr < _ADDR_LIMIT:
+        raise ValueError(f"{what} {addr:#x} is outside the 32-bit address space")
+    return addr
+
+
 def disassemble_word(word: int, pc: int = 0) -> str:
     """Assembly text for one word at address ``pc``; ``.word 0x........`` if it is not canonical.
+
+    ``word`` is an int 0..0xFFFFFFFF (a numpy integer read from memory will do).
 
     >>> disassemble_word(0xFFFFFFFF)
     '.word 0xffffffff'
     """
-    d = decode(word & 0xFFFFFFFF)
+    word = word_value(word, "disassemble_word: the word")
+    pc = _address(pc, "disassemble_word: pc")
+    d = decode(word)
     if d is None:
-        return f".word 0x{word & 0xFFFFFFFF:08x}"
+        return f".word 0x{word:08x}"
     ops = ", ".join(_operand(kind, d, pc) for kind in operands(d.instr))
     return f"{d.name} {ops}" if ops else d.name
 
@@ -55,16 +81,31 @@ def disassemble(
     """Disassembly listing lines: ``0x00001000: 20 04 05 00  addi a0, zero, 5``.
 
     For an :class:`Image`, ``addr`` is where to start (default: every segment) and labels and
-    ``# file:line`` from the source map are shown. Raw bytes are taken to start at ``addr``
-    (default 0). ``count`` limits the number of instruction lines. Bytes are shown in memory order.
+    ``# file:line`` from the source map are shown. Raw bytes (any bytes-like object: bytes,
+    bytearray, memoryview, a numpy array) are taken to start at ``addr`` (default 0). ``count``
+    (an int >= 0, default all) limits the number of instruction lines. Bytes are shown in memory
+    order. A bad argument is a TypeError or ValueError naming it.
 
     >>> disassemble(bytes.fromhex("20040500 5a000000"), 0x1000)
     ['0x00001000: 20 04 05 00  addi a0, zero, 5', '0x00001004: 5a 00 00 00  halt']
     """
+    if addr is not None:
+        addr = _address(addr, "disassemble: addr")
+    if count is not None:
+        count = _int(count, "disassemble: count")
+        if count < 0:
+            raise ValueError(f"disassemble: count must be >= 0 (or None for all), not {count}")
     if isinstance(image_or_bytes, Image):
         image = image_or_bytes
     else:
-        image = Image([Segment(addr or 0, bytes(image_or_bytes))])
+        data = _raw_bytes(image_or_bytes)
+        start = addr or 0
+        if start + len(data) > _ADDR_LIMIT:
+            raise ValueError(
+                f"disassemble: {len(data)} bytes at 0x{start:08x} run past the end of the "
+                "32-bit address space"
+            )
+        image = Image([Segment(start, data)])
     labels: dict[int, list[str]] = {}
     for name, value in sorted(image.labels.items()):
         labels.setdefault(value, []).append(name)
@@ -78,7 +119,7 @@ def disassemble(
         else:
             raise ValueError(f"no segment of the image contains address 0x{addr:08x}")
     lines: list[str] = []
-    left = count if count is not None else -1
+    left = count if count is not None else -1  # -1: no limit
     for seg in segments:
         for off in range(0, len(seg.data), 4):
             if left == 0:
@@ -98,3 +139,16 @@ def disassemble(
                 line = f"{line:<56}# {file}:{number}"
             lines.append(line)
     return lines
+
+
+def _raw_bytes(data: object) -> bytes:
+    """The bytes of a bytes-like object; TypeError saying what disassemble takes otherwise."""
+    if not isinstance(data, str):
+        try:
+            return memoryview(data).tobytes()  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise TypeError(
+        "disassemble needs an Image or bytes-like data (bytes, bytearray, memoryview, "
+        f"numpy array), not {type(data).__name__}"
+    )

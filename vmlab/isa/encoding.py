@@ -14,6 +14,7 @@ canonical words and :func:`encode` produces only canonical words.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +22,7 @@ from functools import cache
 from .arch import CSR_NAMES, NUM_REGS
 from .table import BY_NAME, BY_OPCODE, FORMATS, Instr
 
-__all__ = ["Decoded", "decode", "encode", "imm_range", "operands", "reg_fields"]
+__all__ = ["Decoded", "decode", "encode", "imm_range", "operands", "reg_fields", "word_value"]
 
 _REG_FIELDS = ("rd", "rs1", "rs2")
 
@@ -135,14 +136,30 @@ class Decoded:
         return (pc + 4 * self.imm) & 0xFFFFFFFF
 
 
+def word_value(word: object, what: str = "an instruction word") -> int:
+    """``word`` as a Python int in 0..2**32-1 (numpy integers too); TypeError or ValueError.
+
+    >>> word_value(0x5A)
+    90
+    """
+    if isinstance(word, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        value = operator.index(word)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(word).__name__}") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{what} {value} is not a 32-bit word (0..0xffffffff)")
+    return value
+
+
 def decode(word: int) -> Decoded | None:
     """Decode a 32-bit word; None unless it is a canonical encoding of some instruction.
 
     >>> decode(0x50420).imm, decode(0xFFFFFFFF) is None
     (5, True)
     """
-    if not 0 <= word <= 0xFFFFFFFF:
-        raise ValueError(f"not a 32-bit word: {word}")
+    word = word_value(word)
     instr = BY_OPCODE.get(word & 0xFF)
     if instr is None:
         return None
