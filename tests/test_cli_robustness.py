@@ -408,3 +408,18 @@ def test_extra_arguments_show_the_subcommands_usage(capsys, argv, usage):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"usage: vmlab {usage} ") and "unrecognized arguments" in err
+
+
+def test_a_define_value_an_image_cannot_take_is_not_called_an_unknown_image(capsys):
+    """images.load raised ValueError for a 70-bit value, which the CLI took for 'no such image'."""
+    assert main(["run", "sieve", "-D", f"N={1 << 70}"]) == 1
+    line = assert_one_line_error(capsys.readouterr().err, "sieve:", "does not fit in 64 bits")
+    assert "neither a file nor a built-in image" not in line
+
+
+def test_errors_in_built_in_images_show_their_path_inside_vmlab(capsys):
+    """A parameter the image refuses: images/sieve.s, not where vmlab happens to be installed."""
+    assert main(["run", "sieve", "-D", "N=-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("images/sieve.s:"), err
+    assert str(images.images_dir()) not in err

@@ -110,15 +110,16 @@ def load_program(spec: str, defines: dict[str, int], include_dirs: Sequence[str]
         raise CliError(f"{spec} is not a regular file")
     if path.suffix in (".s", ".img") or "/" in spec or os.sep in spec:
         raise CliError(f"no such file: {spec}")
+    names = _image_names()
+    if spec not in names:
+        known = ", ".join(names) or "(none: vmlab's images folder is missing)"
+        raise CliError(f"{spec!r} is neither a file nor a built-in image; built-in images: {known}")
     try:
         return images.load(spec, **defines)
     except FileNotFoundError as exc:  # vmlab's images folder is missing
         raise CliError(str(exc)) from None
-    except ValueError:
-        known = ", ".join(_image_names()) or "(none)"
-        raise CliError(
-            f"{spec!r} is neither a file nor a built-in image; built-in images: {known}"
-        ) from None
+    except (TypeError, ValueError) as exc:  # a define's value (an AssembleError prints itself)
+        raise CliError(f"{spec}: {exc}") from None
 
 
 def _image_names() -> list[str]:

@@ -21,11 +21,12 @@ True
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.resources
 import operator
 from pathlib import Path
 
-from .asm.assembler import assemble_program
+from .asm.assembler import AssembleError, assemble_program
 from .image import Image
 
 __all__ = ["expected_output", "images_dir", "load", "names", "source_path"]
@@ -100,9 +101,13 @@ def load(name: str, **defines: int) -> Image:
     key = (name, tuple(sorted(values.items())), _sources_stamp(folder))
     image = _cache.get(key)
     if image is None:
-        image = assemble_program(
-            path, defines=values, include_dirs=[folder], also_accept=_ACCEPTED_BY_EVERY_IMAGE
-        )
+        try:
+            image = assemble_program(
+                path, defines=values, include_dirs=[folder], also_accept=_ACCEPTED_BY_EVERY_IMAGE
+            )
+        except AssembleError as exc:  # (shown as images/..., not where vmlab is installed)
+            shown = [dataclasses.replace(d, file=shown_path(d.file)) for d in exc.diagnostics]
+            raise AssembleError(shown, exc.suppressed) from None
         if len(_cache) >= _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))  # forget the oldest
         _cache[key] = image
