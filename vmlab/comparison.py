@@ -173,13 +173,17 @@ class Comparison:
         )
 
     def counts(self) -> dict[str, int]:
-        """How many differences each section holds (the sections that decide ``same``)."""
+        """How many differences each section holds (the sections that decide ``same``).
+
+        ``devices`` counts device registers, ``disk_sectors`` the disk sectors that differ.
+        """
         return {
             "config": len(self.config),
             "registers": len(self.registers),
             "pages": len(self.pages),
             "console": len(self.console),
-            "devices": len(self.devices) + len(self.disk_sectors),
+            "devices": len(self.devices),
+            "disk_sectors": len(self.disk_sectors),
         }
 
     def summary(self) -> str:
@@ -192,6 +196,7 @@ class Comparison:
             "pages": "page",
             "console": "console stream",
             "devices": "device value",
+            "disk_sectors": "disk sector",
         }
         parts = [f"{n} {nouns[k]}{'' if n == 1 else 's'}" for k, n in self.counts().items() if n]
         return f"{self.a} and {self.b} differ: " + ", ".join(parts)
@@ -514,6 +519,13 @@ def _rows(items: list[Any], render: Callable[[Any], list[str]]) -> list[str]:
     return lines
 
 
+def _sector_list(cmp: Comparison) -> str:
+    """The first SHOW differing disk sectors, and how many more there are."""
+    shown = ", ".join(str(s) for s in cmp.disk_sectors[:SHOW])
+    more = len(cmp.disk_sectors) - SHOW
+    return f"{shown}, ... and {more} more" if more > 0 else shown
+
+
 def _text_lines(cmp: Comparison) -> list[str]:
     """The lines of ``str(cmp)``."""
     lines = [f"a = {cmp.a}", f"b = {cmp.b}", cmp.summary()]
@@ -550,9 +562,8 @@ def _text_lines(cmp: Comparison) -> list[str]:
     devices = list(cmp.devices)
     section("devices", devices, lambda d: pair(d.name, f"{d.a:#x}", f"{d.b:#x}"))
     if cmp.disk_sectors:
-        shown = ", ".join(str(s) for s in cmp.disk_sectors[:SHOW])
-        more = ", ..." if len(cmp.disk_sectors) > SHOW else ""
-        lines.append(f"disk: {len(cmp.disk_sectors)} sectors differ: {shown}{more}")
+        n = len(cmp.disk_sectors)
+        lines.append(f"disk: {n} sector{'' if n == 1 else 's'} differ: {_sector_list(cmp)}")
     lines.append(f"{'metrics':<{w}} {'a':>16}  {'b':>16}  {'b - a':>14}")
     for m in cmp.metrics:
         lines.append(f"  {m.name:<{w - 2}} {m.a:>16,}  {m.b:>16,}  {m.delta:>+14,}")
@@ -625,9 +636,13 @@ def _html(cmp: Comparison) -> str:
     head("devices")
     for d in cmp.devices:
         row(d.name, f"{d.a:#x}", f"{d.b:#x}")
+    if not cmp.devices:
+        same_row()
+    n = len(cmp.disk_sectors)
+    head("disk sectors", f"{n} differ" if n else "")
     if cmp.disk_sectors:
-        row("disk sectors", "", "", ", ".join(map(str, cmp.disk_sectors[:SHOW])))
-    if not (cmp.devices or cmp.disk_sectors):
+        row("sectors", "", "", _sector_list(cmp))
+    else:
         same_row()
     head("metrics", "informational; last column b - a")
     for m in cmp.metrics:

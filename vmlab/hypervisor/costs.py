@@ -76,12 +76,23 @@ predictions for a real CPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import reprlib
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+MAX_COST = 10**9  # the most modelled cycles one exit kind may cost (see CostModel)
 
 
 @dataclass(frozen=True)
 class CostModel:
-    """Modelled cycles per exit kind (change one with ``dataclasses.replace``)."""
+    """Modelled cycles per exit kind (change one with ``dataclasses.replace``).
+
+    Every field is a whole number of cycles from 0 to ``MAX_COST`` (10**9, a second of a 1 GHz
+    CPU per exit): far above any real exit, and small enough that the int64 cycle counters can
+    never overflow (nor a negative cost send time backwards). Anything else raises TypeError
+    (not an int; a bool is not) or ValueError (out of range) naming the field.
+    """
 
     trap: int = 300  # a privileged instruction trapping into the VMM and being emulated
     reflect: int = 300  # a guest trap or interrupt bounced into the guest kernel by the VMM
@@ -94,6 +105,23 @@ class CostModel:
     userspace: int = 1200  # extra for an exit handled by the Python (userspace) path
     world_switch: int = 800  # switching the host CPU from one VM to another
     power_on_page: int = 300  # zeroing one 4 KiB page of a VM's RAM when the guest reboots
+
+    def __post_init__(self) -> None:
+        """Check every field: an int (numpy ints too, stored as int) from 0 to ``MAX_COST``."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise TypeError(
+                    f"CostModel.{f.name} must be a whole number of cycles (an int), not {reprlib.repr(value)}"
+                )
+            if not 0 <= value <= MAX_COST:
+                shown = (
+                    repr(value) if abs(value) < 10**30 else f"a {int(value).bit_length()}-bit int"
+                )
+                raise ValueError(
+                    f"CostModel.{f.name} must be from 0 to {MAX_COST:,} cycles, not {shown}"
+                )
+            object.__setattr__(self, f.name, int(value))
 
     def as_dict(self) -> dict[str, int]:
         """The model as a plain dict."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 import os
+import reprlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +77,29 @@ def check_resources(shares: Any, reservation: Any, limit: Any) -> None:
         raise ValueError(f"limit must be a fraction of the CPU in (0, 1], not {limit!r}")
     if limit is not None and limit < reservation:
         raise ValueError(f"limit {limit} is below the reservation {reservation}")
+
+
+def _checked_cycles(value: Any, name: str, what: str = "a number of host cycles") -> int:
+    """``value`` if it is an int >= 1 (not a bool; numpy ints too); ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer ({what}), not {reprlib.repr(value)}")
+    return int(value)
+
+
+def _checked_costs(costs: Any) -> CostModel:
+    """``costs`` if it is a ``CostModel`` (its fields are checked when it is made)."""
+    if not isinstance(costs, CostModel):
+        raise TypeError(f"costs must be a CostModel, not {type(costs).__name__}")
+    return costs
+
+
+def _checked_flag(unsafe: Any) -> bool:
+    """The UNSAFE flag as a bool, if it is a real bool; TypeError otherwise."""
+    if not isinstance(unsafe, (bool, np.bool_)):
+        raise TypeError(
+            f"UNSAFE_unchecked_hypercall_buffers must be True or False, not {reprlib.repr(unsafe)}"
+        )
+    return bool(unsafe)
 
 
 @dataclass(slots=True)
@@ -157,28 +182,18 @@ class Hypervisor:
                 f"host_memory {host_memory!r} is more than the largest host, "
                 f"{format_size(MAX_HOST_MEMORY)}"
             )
-        if costs is not None and not isinstance(costs, CostModel):
-            raise TypeError(f"costs must be a CostModel, not {type(costs).__name__}")
-        unsafe = UNSAFE_unchecked_hypercall_buffers
-        if not isinstance(unsafe, (bool, np.bool_)):
-            raise TypeError(
-                f"UNSAFE_unchecked_hypercall_buffers must be True or False, not {unsafe!r}"
-            )
+        self._costs = _checked_costs(CostModel() if costs is None else costs)
+        self._slice_cycles = _checked_cycles(slice_cycles, "slice_cycles")
+        self._unsafe = _checked_flag(UNSAFE_unchecked_hypercall_buffers)
         self.memory = HostMemory(size)
-        self.cpus = cpus
-        self.costs = costs or CostModel()
-        if isinstance(slice_cycles, bool) or not isinstance(slice_cycles, int) or slice_cycles < 1:
-            raise ValueError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
-        self.slice_cycles = slice_cycles
-        self.UNSAFE_unchecked_hypercall_buffers = bool(unsafe)
         self.clock = 0  # host cycles since the hypervisor started (the earliest CPU's clock)
         self.guest_cycles = 0  # host cycles spent running guest instructions
         self.hypervisor_cycles = 0  # host cycles the VMM spent on exits and world switches
         self.idle_cycles = 0  # host cycles with no VM to run (all CPUs together)
         self.instructions = 0  # guest instructions retired (all VMs, deleted ones included)
         self.host_seconds = 0.0  # wall-clock time spent in run()
-        self.sample_cycles = SAMPLE_CYCLES
-        self.history_length = HISTORY
+        self._sample_cycles = SAMPLE_CYCLES
+        self._history_length = HISTORY
         self._vms: dict[str, VM] = {}
         self._cpus = [_CPU(i) for i in range(cpus)]
         self._slice_seen: tuple[Any, ...] = ()  # what the scheduler saw when that run ended
@@ -191,6 +206,68 @@ class Hypervisor:
         self._host_regular = -1  # host cycle of its newest regular point (see _sample)
         self._exit_stats: dict[str, ExitStat] = {}  # exits taken on this host, by reason
         self._exits = 0  # exits taken on this host (all VMs, deleted ones included)
+
+    # ---- settings (checked like the constructor's arguments) -------------------------------
+    @property
+    def cpus(self) -> int:
+        """Host CPUs (fixed when the hypervisor is created: ``Hypervisor(cpus=...)``)."""
+        return len(self._cpus)
+
+    @cpus.setter
+    def cpus(self, value: object) -> None:
+        raise AttributeError(
+            f"cannot set hv.cpus to {reprlib.repr(value)}: a host's CPUs are fixed when it is created "
+            f"(it has {len(self._cpus)}); make a new Hypervisor(cpus=...)"
+        )
+
+    @property
+    def costs(self) -> CostModel:
+        """The cost model charged for exits (a ``CostModel``; a new one applies to exits from then on)."""
+        return self._costs
+
+    @costs.setter
+    def costs(self, value: CostModel) -> None:
+        self._costs = _checked_costs(value)
+
+    @property
+    def slice_cycles(self) -> int:
+        """A vCPU's time slice in host cycles while other VMs want the CPU (an int >= 1)."""
+        return self._slice_cycles
+
+    @slice_cycles.setter
+    def slice_cycles(self, value: int) -> None:
+        self._slice_cycles = _checked_cycles(value, "slice_cycles")
+
+    @property
+    def sample_cycles(self) -> int:
+        """Host cycles between two regular points of a running VM's time series (an int >= 1)."""
+        return self._sample_cycles
+
+    @sample_cycles.setter
+    def sample_cycles(self, value: int) -> None:
+        self._sample_cycles = _checked_cycles(value, "sample_cycles")
+
+    @property
+    def history_length(self) -> int:
+        """Points kept per time series (an int >= 1); setting it resizes every series now."""
+        return self._history_length
+
+    @history_length.setter
+    def history_length(self, value: int) -> None:
+        size = _checked_cycles(value, "history_length", what="a number of points")
+        self._history_length = size
+        self._host_series.resize(size)
+        for e in self._sched.values():
+            e.account.series.resize(size)
+
+    @property
+    def UNSAFE_unchecked_hypercall_buffers(self) -> bool:
+        """The planted security-lab bug (see ``__init__``); True or False."""
+        return self._unsafe
+
+    @UNSAFE_unchecked_hypercall_buffers.setter
+    def UNSAFE_unchecked_hypercall_buffers(self, value: bool) -> None:
+        self._unsafe = _checked_flag(value)
 
     # ---- VMs ------------------------------------------------------------------------------
     @held
@@ -251,6 +328,7 @@ class Hypervisor:
             shared_frames=_shared_frames,
         )
         self._vms[name] = vm
+        self._join(vm)
         return vm
 
     def _check_disk(self, disk: object) -> None:
@@ -371,18 +449,23 @@ class Hypervisor:
                 f"reservation {reservation} does not fit: {where} already {others:.2f} reserved"
             )
 
+    def _join(self, vm: VM) -> None:
+        """Make the scheduler's record of a VM joining this host (created, cloned or imported).
+
+        Made here and nowhere else, so ``seq`` (ties go to the older VM) is the order in which
+        VMs joined: reading a VM's metrics or series never changes the schedule. The VM starts
+        level with the others in virtual time.
+        """
+        self._sched[vm] = _Sched(
+            seq=self._seq,
+            vtime=self._vclock,
+            account=VMAccount(series=Series(SERIES_KEYS, self.history_length), mark=self.clock),
+        )
+        self._seq += 1
+
     def _entry(self, vm: VM) -> _Sched:
-        """The scheduler's record of ``vm`` (made on first sight: it starts level with the others)."""
-        e = self._sched.get(vm)
-        if e is None:
-            e = _Sched(
-                seq=self._seq,
-                vtime=self._vclock,
-                account=VMAccount(series=Series(SERIES_KEYS, self.history_length), mark=self.clock),
-            )
-            self._seq += 1
-            self._sched[vm] = e
-        return e
+        """The scheduler's record of ``vm`` (one of this host's VMs: made by ``_join``)."""
+        return self._sched[vm]
 
     def _used_in_period(self, vm: VM, e: _Sched) -> int:
         """Host cycles ``vm`` used in the current period (with a limited VM's overshoot carried)."""
@@ -643,6 +726,7 @@ class Hypervisor:
             self.hypervisor_cycles += hyp
             self.instructions += ran
             e.account.mark = self.clock
+            e.account.consumed_on_host += used
             self._count_exits(vm, e.account)
             e.period_used += used
             total = used * _VT_SCALE + e.vrem
@@ -650,9 +734,8 @@ class Hypervisor:
             e.vrem = total % vm.shares
             if sl.left <= 0 or not vm.runnable:
                 cpu.slice = None
-        if vm.state != "running" and e.account.active_from is not None:
-            e.account.elapsed_cycles += self.clock - e.account.active_from
-            e.account.active_from = None
+        if vm.state != "running":
+            e.account.power_off(self.clock)
         # a guest looping on a trap that emulation reflects (no instruction retires) still
         # costs hypervisor cycles: time moves on, so only a slice that used nothing is a hang
         if budget > 0 and used == 0 and ran == 0 and vm.runnable:
@@ -786,9 +869,7 @@ class Hypervisor:
                 self._used_in_period(vm, e)
             now = max(self.clock, vm.left_cpu_at)  # a VM may have run on a CPU ahead
             self._settle(vm, now, e)
-            if e.account.active_from is not None:
-                e.account.elapsed_cycles += now - e.account.active_from
-                e.account.active_from = None
+            e.account.power_off(now)
             s = vm.stats  # what changed in this run is already accounted for
             e.account.seen = s.guest_cycles + s.hypervisor_cycles + s.idle_cycles
             start = e.account.exits_at_start
@@ -943,6 +1024,8 @@ class Hypervisor:
             memory_used=vm.memory_used,
             exits=exit_table(s.exits.items()),
             translated_pages=s.translated_pages,
+            consumed_on_host=acct.consumed_on_host,
+            elapsed_on_host=acct.elapsed_on_host,
         )
 
     def series(self, vm: VM | str | None = None) -> Series:
@@ -954,8 +1037,9 @@ class Hypervisor:
     def samples(self, vm: VM | str, after: int = -1) -> list[Sample]:
         """One VM's time-series points taken after host cycle ``after``, oldest first (cheap)."""
         vm = self._own(vm, "samples")
-        if isinstance(after, bool) or not isinstance(after, int):
-            raise TypeError(f"after must be a host cycle (an int), not {after!r}")
+        if isinstance(after, (bool, np.bool_)) or not isinstance(after, (int, np.integer)):
+            raise TypeError(f"after must be a host cycle (an int), not {reprlib.repr(after)}")
+        after = operator.index(after)  # (numpy ints too: a series' own clock column is int64)
         keys = SERIES_KEYS
         return [
             Sample(vm=vm.name, **dict(zip(keys, point, strict=True)))

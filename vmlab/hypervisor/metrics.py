@@ -19,7 +19,10 @@ wall-clock time, measured, noisy). The counters obey these identities, which the
 A VM's counters travel with it (``vm.stats``): restoring a snapshot rolls them back, a clone
 starts from its parent's, an imported VM brings its own; its powered-on time follows them, so its
 identity keeps holding. The host's counters count only what happened on this host and never go
-back.
+back, and neither does a VM's ``cpu_share``: the fraction of one host CPU it used while powered
+on, counted from when it appeared on this host (``consumed_on_host / elapsed_on_host``). The
+cycles a clone or an imported VM brings along were used elsewhere (or earlier), and a restored
+snapshot's are history: none of them counts as CPU time it received here.
 
 ``hv.metrics()`` / ``vm.metrics()`` return cheap snapshots (:class:`HostMetrics`,
 :class:`VMMetrics`). ``hv.series(vm)`` / ``hv.series()`` are bounded time series of the same
@@ -47,7 +50,10 @@ runs and noisy; the benchmark (``vmlab bench``) measures speed properly, side by
 
 from __future__ import annotations
 
+import difflib
 import functools
+import hashlib
+import reprlib
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -56,7 +62,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.layout import EXIT_NAMES
 from ..image import Image
+from ..units import format_size, parse_size
 
 if TYPE_CHECKING:
     from .costs import CostModel
@@ -64,6 +72,29 @@ if TYPE_CHECKING:
 
 HISTORY = 2_000  # points kept per time series (older ones roll off)
 WORLD_SWITCH = "world-switch"  # the pseudo-exit under which VM-to-VM switches are counted
+# every exit reason a VM can count (the core's exits, then the world-switch pseudo-exit)
+EXIT_REASONS: tuple[str, ...] = (*EXIT_NAMES.values(), WORLD_SWITCH)
+
+
+def check_exit_reason(reason: object, also: Iterable[str] = ()) -> str:
+    """``reason`` if it names an exit (``EXIT_REASONS`` or one of ``also``); else ValueError.
+
+    The error lists the valid names (and the closest one to a misspelt name).
+    """
+    known = [*EXIT_REASONS, *(name for name in also if name not in EXIT_REASONS)]
+    if isinstance(reason, str) and reason in known:
+        return reason
+    hint = ""
+    if isinstance(reason, str):
+        close = difflib.get_close_matches(reason, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        what = f"unknown exit reason {reprlib.repr(reason)}{hint}"
+    else:
+        what = (
+            f"an exit reason is a name (a str), not {type(reason).__name__} {reprlib.repr(reason)}"
+        )
+    raise ValueError(f"{what}; exit reasons: {', '.join(known)}")
+
 
 # ---- stable row keys (hv.rows(kind)) ---------------------------------------------------------
 VM_ROW_KEYS: tuple[str, ...] = (
@@ -153,6 +184,13 @@ class Series:
         """Points that rolled off the front."""
         return self._appended - len(self._points)
 
+    def resize(self, capacity: int) -> None:
+        """Keep at most ``capacity`` points from now on (the newest ones, if it shrinks)."""
+        if capacity < 1:
+            raise ValueError(f"a series needs a capacity of at least 1, not {capacity}")
+        self.capacity = int(capacity)
+        self._points = deque(self._points, maxlen=self.capacity)
+
     def append(self, values: Sequence[int]) -> None:
         """Add one point (one value per key, in key order)."""
         self._points.append(tuple(values))
@@ -216,6 +254,17 @@ class VMAccount:
     exits: int = 0  # its exit count when last looked at (keeps the host's total current)
     exits_at_start: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # of a run
     seen: int | None = None  # its guest + hypervisor + idle cycles when last accounted
+    # on this host only (since the VM appeared here; never moved by a restore, a clone's or an
+    # import's inherited counters): host cycles it used, and host cycles it was powered on
+    consumed_on_host: int = 0
+    elapsed_on_host: int = 0
+
+    def power_off(self, now: int) -> None:
+        """Close its powered-on span at host cycle ``now`` (if one is open)."""
+        if self.active_from is not None:
+            self.elapsed_cycles += now - self.active_from
+            self.elapsed_on_host += now - self.active_from
+            self.active_from = None
 
 
 # ---- snapshots -------------------------------------------------------------------------------
@@ -291,16 +340,26 @@ class VMMetrics(_ExitTotals):
     memory_used: int
     exits: tuple[ExitMetrics, ...] = field(default_factory=tuple)
     translated_pages: int = 0  # code pages binary-translated (binary-translation mode)
+    consumed_on_host: int = 0  # host cycles it used on this host (since it appeared here)
+    elapsed_on_host: int = 0  # host cycles it was powered on (not paused) on this host
 
     @property
     def consumed_cycles(self) -> int:
-        """Host cycles it used: guest + hypervisor."""
+        """Host cycles it used: guest + hypervisor (its whole life: they travel with it)."""
         return self.guest_cycles + self.hypervisor_cycles
 
     @property
     def cpu_share(self) -> float:
-        """Fraction of one host CPU it received while powered on (compare with ``entitlement``)."""
-        return self.consumed_cycles / self.elapsed_cycles if self.elapsed_cycles else 0.0
+        """Fraction of one host CPU it received on this host while powered on (vs ``entitlement``).
+
+        ``consumed_on_host / elapsed_on_host``: counted from when the VM appeared on this host
+        (created, cloned or imported), so the counters a clone or an imported VM brings along
+        (and a restored snapshot's) do not count: they were used elsewhere or at another time.
+        VMs powered on over the same span of host time have shares that add up to at most
+        the host's CPUs; shares over different spans (one VM ran alone before another was
+        started) are each right for their own span.
+        """
+        return self.consumed_on_host / self.elapsed_on_host if self.elapsed_on_host else 0.0
 
     @property
     def time_split(self) -> dict[str, int]:
@@ -314,7 +373,8 @@ class VMMetrics(_ExitTotals):
         }
 
     def exit(self, reason: str) -> ExitMetrics:
-        """One reason's line (zeros if it never happened)."""
+        """One reason's line (zeros if it never happened); ValueError for an unknown reason."""
+        check_exit_reason(reason, (e.reason for e in self.exits))
         for e in self.exits:
             if e.reason == reason:
                 return e
@@ -456,9 +516,33 @@ def _water_fill(
 
 
 # ---- overhead against bare metal -------------------------------------------------------------
+WARMUP_INSTRUCTIONS = 1_000  # the untimed first run of baseline and overhead (loads the JIT)
+
+
+def image_digest(image: Image) -> str:
+    """A SHA-256 (hex) of what an image loads: its entry point and each segment's address and bytes.
+
+    Two images with the same digest run the same program (symbols and source maps aside).
+    """
+    h = hashlib.sha256(image.entry.to_bytes(4, "little"))
+    for seg in image.segments:
+        h.update(seg.addr.to_bytes(4, "little") + len(seg.data).to_bytes(4, "little"))
+        h.update(seg.data)
+    return h.hexdigest()
+
+
+def _image_label(digest: str) -> str:
+    """A short name of an image for error messages: its digest's start."""
+    return f"image sha256:{digest[:16]}"
+
+
 @dataclass(frozen=True)
 class Baseline:
-    """A bare-metal reference run of an image (``baseline(image)``)."""
+    """A bare-metal reference run of an image (``baseline(image)``), and what it was run with.
+
+    ``image_digest`` (``image_digest(image)``), ``memory`` and ``strict`` identify what it
+    measured: ``overhead`` and ``vm.overhead`` refuse to compare it with anything else.
+    """
 
     instructions: int
     cycles: int  # busy cycles: executing (idle time in wfi excluded)
@@ -466,8 +550,62 @@ class Baseline:
     host_seconds: float  # best of the runs made
     reason: str  # "halt" or "poweroff"
     exit_code: int | None
-    memory: int
+    memory: int  # bytes of RAM of the bare machine
     output: str
+    image_digest: str  # SHA-256 of the image it ran (``image_digest``)
+    strict: bool  # the machine's ``strict`` option
+
+
+def _check_count(value: object, name: str) -> int:
+    """``value`` if it is an int >= 1 (not a bool; numpy ints too); TypeError or ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number >= 1, not {reprlib.repr(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, not {value!r}")
+    return int(value)
+
+
+def _check_flag(value: object, name: str) -> bool:
+    """``value`` as a bool if it is a real bool (numpy's too); TypeError otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, not {reprlib.repr(value)}")
+    return bool(value)
+
+
+def _check_baseline(reference: object, what: str) -> Baseline:
+    """``reference`` if it is a ``Baseline``; TypeError saying how to make one otherwise."""
+    if not isinstance(reference, Baseline):
+        raise TypeError(
+            f"{what} must be a Baseline (made by vmlab.hypervisor.metrics.baseline(image)), "
+            f"not {type(reference).__name__}"
+        )
+    return reference
+
+
+def _check_same_run(
+    ref: Baseline, digest: str, memory: int, mode: str, where: str, strict: bool | None = None
+) -> None:
+    """ValueError naming both sides unless ``where`` runs what ``ref`` measured.
+
+    The image must be the reference's, but in paravirtual mode: a paravirtual guest is the
+    paravirtual build of a program, compared with the unmodified program on bare metal.
+    """
+    if digest != ref.image_digest and mode != "paravirtual":
+        raise ValueError(
+            f"{where} runs {_image_label(digest)}, but the baseline was made from "
+            f"{_image_label(ref.image_digest)}: an overhead compares the same image (make a "
+            "baseline of this image with baseline(image))"
+        )
+    if memory != ref.memory:
+        raise ValueError(
+            f"{where} has {format_size(memory)} of memory, but the baseline ran with "
+            f"{format_size(ref.memory)}: an overhead compares the same memory size"
+        )
+    if strict is not None and strict != ref.strict:
+        raise ValueError(
+            f"{where} has strict={strict}, but the baseline ran with strict={ref.strict}: "
+            "an overhead compares the same machine"
+        )
 
 
 def baseline(
@@ -480,25 +618,32 @@ def baseline(
     """Run ``image`` on bare metal (``vmlab.Machine``) to its end: the reference for overhead.
 
     The image must stop by itself (halt or power-off) within ``max_instructions``; the host time
-    is the best of ``repeat`` runs. Raises ValueError naming the problem otherwise.
+    is the best of ``repeat`` runs, after one short untimed run (``WARMUP_INSTRUCTIONS``) that
+    loads the compiled core, so the first baseline in a process does not time the JIT. Raises
+    ValueError naming the problem otherwise (TypeError for an argument of the wrong type).
     """
     from ..machine import Machine
 
     if not isinstance(image, Image):
         raise TypeError(f"image must be a vmlab Image, not {type(image).__name__}")
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, not {repeat}")
+    strict = _check_flag(strict, "strict")
+    repeat = _check_count(repeat, "repeat")
+    max_instructions = _check_count(max_instructions, "max_instructions")
     machine = Machine(memory=memory, strict=strict)
     machine.load(image)
+    machine.run(max_instructions=WARMUP_INSTRUCTIONS)  # untimed: the first call loads the core
     best = float("inf")
-    for i in range(repeat):
-        if i:
-            machine.reset()
+    for _ in range(repeat):
+        machine.reset()
         idle_before = machine.stats.idle_cycles  # the machine's counters survive a reset
         result = machine.run(max_instructions=max_instructions)
         if result.reason not in ("halt", "poweroff"):
+            if result.reason == "budget":
+                why = f"it was still running after max_instructions={max_instructions:,}"
+            else:
+                why = result.message or f"it stopped with {result.reason}"
             raise ValueError(
-                f"the image did not finish on bare metal ({result.reason}: {result.message}); "
+                f"the image did not finish on bare metal ({result.reason}: {why}); "
                 "overhead needs a program that stops by itself"
             )
         best = min(best, result.host_seconds)
@@ -512,6 +657,8 @@ def baseline(
         exit_code=result.exit_code,
         memory=machine.memory_size,
         output=machine.console.output,
+        image_digest=image_digest(image),
+        strict=strict,
     )
 
 
@@ -574,8 +721,20 @@ class Overhead:
 def vm_overhead(vm: VM, reference: Baseline, host_seconds: float | None = None) -> Overhead:
     """Compare a VM that ran its image to the end with a bare-metal ``reference`` run.
 
-    The VM's host time is ``vm.stats.host_seconds`` (time in its slices) unless given.
+    The VM's host time is ``vm.stats.host_seconds`` (time in its slices) unless given. The VM
+    must have run the reference's image (any image in paravirtual mode: its paravirtual
+    build) with the same memory size, else ValueError naming both. Its ``strict`` option may
+    differ from the reference's (on bare metal it changes only whether user code's
+    ``csrr status`` traps; notebook 07 compares non-strict VMs with strict bare metal).
     """
+    _check_baseline(reference, "the reference")
+    _check_same_run(
+        reference,
+        image_digest(vm.image),
+        vm.memory_size,
+        vm.mode,
+        f"VM {vm.name!r} ({vm.state})",
+    )
     if vm.state != "stopped" or vm.stop_reason not in ("halt", "poweroff"):
         raise ValueError(
             f"VM {vm.name!r} has not finished its program ({vm.state}"
@@ -602,7 +761,8 @@ def overhead(
     image: Image,
     mode: str = "hw-assist",
     *,
-    memory: int | str = "4M",
+    memory: int | str | None = None,
+    strict: bool | None = None,
     exits: str = "python",
     costs: CostModel | None = None,
     reference: Baseline | None = None,
@@ -610,26 +770,51 @@ def overhead(
 ) -> Overhead:
     """Run ``image`` alone in a fresh VM and compare it with bare metal (``reference``).
 
-    Without ``reference`` the bare-metal run is made here (same memory). The VM runs to its end
-    (at most 100x the bare-metal cycles); its host time is the wall time of ``hv.run``, the best
-    of ``repeat`` runs. Raises ValueError if either run does not finish, or if the VM ends with a
-    different exit code than bare metal.
+    Without ``reference`` the bare-metal run is made here (``memory`` default "4M", ``strict``
+    default True). With one, the VM runs with the reference's memory and strictness: a
+    ``memory`` or ``strict`` given that differs from them, or an image other than the
+    reference's (but in paravirtual mode, whose image is the program's paravirtual build),
+    raises ValueError naming both. The VM runs to its end (at most 100x the bare-metal cycles);
+    its host time is the wall time of ``hv.run``, the best of ``repeat`` runs after one short
+    untimed run that loads the compiled exit path. Raises ValueError if either run does not
+    finish, or if the VM ends with a different exit code than bare metal.
     """
     from .hypervisor import Hypervisor
     from .vm import MODES
 
+    if not isinstance(image, Image):
+        raise TypeError(f"image must be a vmlab Image, not {type(image).__name__}")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, not {repeat}")
-    ref = reference if reference is not None else baseline(image, memory, repeat=repeat)
-    size = int(np.ceil(ref.memory / (1 << 20)))
-    best = float("inf")
-    vm = None
-    for _ in range(repeat):
-        hv = Hypervisor(host_memory=f"{size + 16}M", costs=costs)
-        vm = hv.create_vm("overhead", image, memory=ref.memory, mode=mode, exits=exits)
+    repeat = _check_count(repeat, "repeat")
+    if strict is not None:
+        strict = _check_flag(strict, "strict")
+    if reference is None:
+        ref = baseline(
+            image,
+            "4M" if memory is None else memory,
+            strict=True if strict is None else strict,
+            repeat=repeat,
+        )
+    else:
+        ref = _check_baseline(reference, "reference")
+        size = ref.memory if memory is None else parse_size(memory, "memory")
+        _check_same_run(ref, image_digest(image), size, mode, f"overhead({mode!r})", strict)
+    host = f"{int(np.ceil(ref.memory / (1 << 20))) + 16}M"
+
+    def fresh_vm() -> tuple[Hypervisor, VM]:
+        hv = Hypervisor(host_memory=host, costs=costs)
+        vm = hv.create_vm(
+            "overhead", image, memory=ref.memory, mode=mode, strict=ref.strict, exits=exits
+        )
         vm.start()
+        return hv, vm
+
+    hv, vm = fresh_vm()
+    hv.run(instructions=WARMUP_INSTRUCTIONS)  # untimed: the first run loads the exit path
+    best = float("inf")
+    for _ in range(repeat):
+        hv, vm = fresh_vm()
         t0 = time.perf_counter()
         hv.run(cycles=100 * (ref.cycles + ref.idle_cycles) + 10_000_000)
         best = min(best, time.perf_counter() - t0)
@@ -637,7 +822,6 @@ def overhead(
             raise ValueError(
                 f"the image did not finish in a {mode} VM within 100x its bare-metal time"
             )
-    assert vm is not None
     if vm.exit_code != ref.exit_code:
         raise ValueError(
             f"the image ended differently in a {mode} VM ({vm.message}, exit code "
@@ -647,6 +831,7 @@ def overhead(
 
 
 __all__ = [
+    "EXIT_REASONS",
     "EXIT_ROW_KEYS",
     "HISTORY",
     "HOST_SERIES_KEYS",
@@ -654,6 +839,7 @@ __all__ = [
     "SERIES_KEYS",
     "SERIES_ROW_KEYS",
     "VM_ROW_KEYS",
+    "WARMUP_INSTRUCTIONS",
     "WORLD_SWITCH",
     "Baseline",
     "ExitMetrics",
@@ -664,9 +850,11 @@ __all__ = [
     "VMAccount",
     "VMMetrics",
     "baseline",
+    "check_exit_reason",
     "entitlements",
     "exit_table",
     "format_exits",
+    "image_digest",
     "overhead",
     "vm_overhead",
 ]

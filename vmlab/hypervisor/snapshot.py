@@ -44,11 +44,12 @@ True
 from __future__ import annotations
 
 import copy
+import reprlib
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -73,12 +74,10 @@ from ..devices.disk import Disk
 from ..image import Image
 from ..isa.arch import PAGE_SIZE, TLB_ENTRIES
 from .bt import SENSITIVE
-from .vm import NEVER, VMStats, check_name
-
-if TYPE_CHECKING:
-    from .vm import VM
+from .vm import NEVER, VM, VMStats, check_name
 
 __all__ = [
+    "MAX_TREE_INDENT",
     "SavedState",
     "Snapshot",
     "SnapshotTree",
@@ -90,6 +89,8 @@ __all__ = [
     "restore_snapshot",
     "snapshot_cost_figures",
     "take_snapshot",
+    "tree_indent",
+    "walk_tree",
 ]
 
 WORDS = PAGE_SIZE // 4  # 32-bit words per page
@@ -147,6 +148,8 @@ class Snapshot:
 
     def chain(self) -> list[Snapshot]:
         """The snapshots whose pages make up this one, from the nearest full one to itself."""
+        if self.deleted:
+            raise ValueError(f"snapshot {self.name!r} of VM {self.vm.name!r} was deleted")
         out = [self]
         while out[-1].incremental:
             parent = out[-1].parent
@@ -478,6 +481,9 @@ def take_snapshot(vm: VM, name: str, incremental: bool = True) -> Snapshot:
     (a full snapshot when there is none yet); ``incremental=False`` stores every non-zero page.
     Names are unique per VM. Clears the dirty log: the new snapshot becomes the current one.
     """
+    if not isinstance(incremental, (bool, np.bool_)):
+        raise TypeError(f"incremental must be True or False, not {reprlib.repr(incremental)}")
+    incremental = bool(incremental)  # (a numpy bool would not go into an export's JSON)
     vm._require("snapshot", *SAVE_STATES)
     check_name(name, "snapshot")
     t = tree(vm)
@@ -566,8 +572,41 @@ def delete_snapshot(vm: VM, snap: Snapshot | str) -> None:
     snap.data = np.zeros((0, WORDS), dtype=np.uint32)
 
 
+MAX_TREE_INDENT = 12  # levels of indentation a drawn snapshot tree uses at most
+
+
+def walk_tree(vm: VM) -> list[tuple[int, Snapshot]]:
+    """Every snapshot of ``vm`` with its depth in the tree, parents before their children.
+
+    In the order ``format_tree`` draws them (roots in the order they were taken, each
+    followed by its subtree). Iterative: a chain of thousands of snapshots is fine.
+    """
+    out: list[tuple[int, Snapshot]] = []
+    stack = [(0, root) for root in reversed(tree(vm).roots())]
+    while stack:
+        depth, snap = stack.pop()
+        out.append((depth, snap))
+        stack.extend((depth + 1, child) for child in reversed(snap.children))
+    return out
+
+
+def tree_indent(depth: int, unit: str = "  ") -> str:
+    """The indentation of a snapshot at ``depth`` in a drawn tree (linear in size, however deep).
+
+    ``unit`` per level up to ``MAX_TREE_INDENT`` levels; a deeper snapshot is drawn at that
+    indentation with its depth in brackets, so a long chain does not grow quadratically.
+    """
+    if depth <= MAX_TREE_INDENT:
+        return unit * depth
+    return f"{unit * MAX_TREE_INDENT}[{depth}] "
+
+
 def format_tree(vm: VM) -> str:
     """The VM's snapshot tree as indented text; ``*`` marks the current snapshot.
+
+    Each snapshot is indented one level below its parent, up to ``MAX_TREE_INDENT`` levels;
+    deeper ones show their depth in brackets (``[13] name``) instead. TypeError unless ``vm``
+    is a VM.
 
     >>> from vmlab import Hypervisor, images
     >>> hv = Hypervisor(host_memory="16M")
@@ -578,18 +617,19 @@ def format_tree(vm: VM) -> str:
       next (incremental, 0 pages)
       other (incremental, 0 pages) *
     """
-    t = tree(vm)
-    lines: list[str] = []
-
-    def walk(s: Snapshot, depth: int) -> None:
-        kind = "incremental" if s.incremental else "full"
-        mark = " *" if s is t.current else ""
-        lines.append(f"{'  ' * depth}{s.name} ({kind}, {s.pages_stored} pages){mark}")
-        for c in s.children:
-            walk(c, depth + 1)
-
-    for root in t.roots():
-        walk(root, 0)
+    if not isinstance(vm, VM):
+        hint = (
+            " (a snapshot's tree is its VM's: format_tree(snap.vm))"
+            if isinstance(vm, Snapshot)
+            else ""
+        )
+        raise TypeError(f"format_tree takes a VM, not {type(vm).__name__}{hint}")
+    current = tree(vm).current
+    lines = [
+        f"{tree_indent(depth)}{s.name} ({'incremental' if s.incremental else 'full'}, "
+        f"{s.pages_stored} pages){' *' if s is current else ''}"
+        for depth, s in walk_tree(vm)
+    ]
     return "\n".join(lines) if lines else "(no snapshots)"
 
 

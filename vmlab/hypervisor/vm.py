@@ -76,6 +76,7 @@ from ..units import format_size
 from . import exits
 from .bt import translate_page
 from .host import HostMemoryError
+from .metrics import check_exit_reason
 
 if TYPE_CHECKING:
     from ..ui.vmwidget import VMWidget
@@ -170,7 +171,12 @@ class VMStats:
         return self.guest_cycles + self.hypervisor_cycles
 
     def exit_count(self, name: str) -> int:
-        """How many exits of one kind (``"privileged"``, ``"hcall"``, ...) happened."""
+        """How many exits of one kind (``"privileged"``, ``"hcall"``, ...) happened.
+
+        0 for a kind that has not happened; ValueError listing the kinds for an unknown name
+        (``metrics.EXIT_REASONS``, and any other kind these counters hold).
+        """
+        check_exit_reason(name, self.exits)
         stat = self.exits.get(name)
         return 0 if stat is None else stat.count
 
@@ -719,7 +725,10 @@ class VM:
         return self.hv._vm_metrics(self)
 
     def overhead(self, baseline: Baseline) -> Overhead:
-        """Extra cycles and host time against the same image on bare metal (``metrics.baseline``)."""
+        """Extra cycles and host time against the same image on bare metal (``metrics.baseline``).
+
+        ValueError if ``baseline`` ran another image (any in paravirtual mode) or memory size.
+        """
         from .metrics import vm_overhead
 
         return vm_overhead(self, baseline)

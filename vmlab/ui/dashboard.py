@@ -51,6 +51,7 @@ from traitlets import Int, Unicode
 from .. import images
 from ..comparison import compare
 from ..hypervisor import VM, Hypervisor
+from ..hypervisor.snapshot import tree_indent, walk_tree
 from ..hypervisor.vm import MODES
 from .base import LEGAL, STATE_COLORS, in_kernel, lifecycle_buttons
 from .debugger import MONO, console_html, error_text
@@ -735,18 +736,15 @@ class Dashboard(widgets.VBox):
             return
         self.console_html.value = console_html(vm.console.output, height="12em")
         current = vm.current_snapshot
-        rows: list[tuple[str, Any]] = []
-
-        def walk(s: Any, depth: int) -> None:
-            kind = "incremental" if s.incremental else "full"
-            mark = "  ← current" if s is current else ""
-            label = f"{'   ' * depth}{s.name} ({kind}, {s.pages_stored} pages){mark}"
-            rows.append((label, s))
-            for child in s.children:
-                walk(child, depth + 1)
-
-        for root in [s for s in vm.snapshots if s.parent is None]:
-            walk(root, 0)
+        rows: list[tuple[str, Any]] = [
+            (
+                f"{tree_indent(depth, '   ')}{s.name} "
+                f"({'incremental' if s.incremental else 'full'}, {s.pages_stored} pages)"
+                f"{'  ← current' if s is current else ''}",
+                s,
+            )
+            for depth, s in walk_tree(vm)  # (iterative, indentation capped: any depth is fine)
+        ]
         sig = (vm.name, tuple((label, id(s)) for label, s in rows))
         if force or self._signatures.get("snapshots") != sig:
             self._signatures["snapshots"] = sig
