@@ -172,3 +172,16 @@ def test_sector_numbers_are_ints() -> None:
     for bad in (1.0, True, "1"):
         with pytest.raises(TypeError, match="a sector number is an int"):
             disk.read_sector(bad)  # type: ignore[arg-type]
+
+
+def test_a_vm_on_a_truncated_disk_file_stops_the_run_with_its_name(tmp_path) -> None:
+    from vmlab import Hypervisor
+
+    path = tmp_path / "d.img"
+    hv = Hypervisor(host_memory="1M")
+    vm = hv.create_vm("a", images.load("hello"), memory="64K", disk=Disk.file(path, size=4096))
+    vm.start()
+    path.write_bytes(b"")
+    with pytest.raises(DiskFileError, match=r"^VM 'a' \(running\): disk image .* truncated"):
+        hv.run()
+    assert vm.stats.instructions == 0 and vm.state == "running"

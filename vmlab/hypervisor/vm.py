@@ -58,7 +58,7 @@ from ..core.layout import (
 )
 from ..core.state import CpuState
 from ..devices.console import Console
-from ..devices.disk import NO_DISK, Disk
+from ..devices.disk import NO_DISK, Disk, DiskFileError
 from ..image import Image
 from ..isa.arch import (
     CSR_CYCLE,
@@ -544,6 +544,11 @@ class VM:
 
     def run_slice(self, max_cycles: int) -> int:
         """Run this VM's vCPU for up to ``max_cycles`` host cycles; returns the cycles used."""
+        if self.disk is not None:
+            try:
+                self.disk.check()  # (a disk file truncated under the VM would crash the core)
+            except DiskFileError as exc:
+                raise DiskFileError(f"VM {self.name!r} ({self.state}): {exc}") from None
         if self.exits_path == "jit":
             from .fastpath import run_slice_jit
 
