@@ -151,7 +151,7 @@ def emulate_privileged(vm: VM, word: int, cost: int) -> int:
         vm._idle()
         return cost
     elif name == "halt":
-        retire(vm, word)
+        count(vm, word)  # (the pc stays on the halt, as on bare metal and with hw-assist)
         vm._guest_stopped("halt", int(regs[A0]))
         return cost
     elif name == "tlbflush":
@@ -174,7 +174,8 @@ def handle_bt(vm: VM) -> int:
     if not st[G + CSR_STATUS] & ST_MODE:  # guest user mode: what the hardware would do there
         d = decode(word)
         if d is not None and d.name == "csrr" and d.imm == CSR_STATUS and not vm.strict:
-            vm.cpu.regs[d.rd] = int(st[G + CSR_STATUS]) & M32
+            if d.rd:  # (r0 stays zero)
+                vm.cpu.regs[d.rd] = int(st[G + CSR_STATUS]) & M32
             retire(vm, word)
             return vm.hv.costs.bt_call
         count(vm, word)  # a faulting instruction counts, as in the core
@@ -373,18 +374,29 @@ def handle_mmio(vm: VM) -> int:
             return cost
         if r < 0:
             count(vm, word)  # a trapping instruction counts, as in the core
-            return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
+            return cost + reflect(vm, CAUSE_ACCESS_FAULT, _access_address(vm, word))
         st[G + CSR_CYCLE] += r
         vm.stats.guest_cycles += r
     else:
         v = cpu.mmio_read(st, G, gpa, cyc, vm.console.in_buffer, vm.disk_data())
         if v < 0:
             count(vm, word)  # a trapping instruction counts, as in the core
-            return cost + reflect(vm, CAUSE_ACCESS_FAULT, gpa)
+            return cost + reflect(vm, CAUSE_ACCESS_FAULT, _access_address(vm, word))
         if value:
             regs[value] = v & M32
     retire(vm, word)
     return cost
+
+
+def _access_address(vm: VM, word: int) -> int:
+    """The virtual address the load or store ``word`` accessed (a fault's tval, as the core's).
+
+    The exit reports the guest-physical address; the instruction has not retired, so its
+    base register still holds what it had.
+    """
+    d = decode(word)
+    assert d is not None  # (the core decoded it to make this access)
+    return (int(vm.cpu.regs[d.rs1]) + d.imm) & M32
 
 
 def handle_npf(vm: VM) -> int:

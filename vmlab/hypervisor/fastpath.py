@@ -453,9 +453,11 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
     used = 0
     vm.stats.slices += 1
     t_slice = time.perf_counter()
+    stuck = 0
     try:
         while used < max_cycles and vm.runnable:
             t0 = time.perf_counter()
+            start_cyc = int(st[G + CSR_CYCLE])
             try:
                 reason = int(
                     run_vcpu(
@@ -478,10 +480,10 @@ def run_slice_jit(vm: VM, max_cycles: int) -> int:
             used = vm._slice_used()
             if reason == EXIT_BUDGET:
                 break
-            if reason == YIELD:
-                continue
-            vm._exit_in_python(reason)  # the same steps as VM._run_slice_python
-            used = vm._slice_used()
+            if reason != YIELD:
+                vm._exit_in_python(reason)  # the same steps as VM._run_slice_python
+                used = vm._slice_used()
+            stuck = vm._check_progress(stuck, start_cyc)
     finally:
         vm.console.drain()
         vm.stats.host_seconds += time.perf_counter() - t_slice

@@ -95,6 +95,8 @@ _BASE_CTL = {
 # interrupts on (the host's own settings while the guest runs)
 REAL_STATUS_WHILE_GUEST_RUNS = ST_IE | ST_PG
 NEVER = 1 << 62
+HORIZON = 1 << 61  # a timer wake-up later than this host cycle counts as never (73 years at 1 GHz)
+STUCK_EXITS = 10_000  # exits in a row without time passing or progress that stop a VM
 
 
 MAX_NAME = 100  # characters in a VM or snapshot name
@@ -334,8 +336,11 @@ class VM:
         self.p2m = np.zeros(0, dtype=np.int64)
         self.state = "deleted"
 
-    def _power_on(self) -> None:
+    def _power_on(self, keep_output: bool = False) -> None:
         """Zeroed RAM (a frame of its own per page), the image loaded, CPU and devices reset.
+
+        ``keep_output``: the console keeps what the guest printed (a reboot the guest asked
+        for, as on bare metal: a panic message printed just before it must not vanish).
 
         Raises HostMemoryError before changing anything if pages it shares with a linked clone
         need frames of their own and the host has too few.
@@ -344,6 +349,8 @@ class VM:
 
         hv = self.hv
         make_private(self, f"powering on VM {self.name!r} (frames for the pages it shares)")
+        if keep_output:
+            self.console.drain()  # (what the guest wrote last is still in the device's buffer)
         hv.memory.scrub(self.frames)  # (in one go: a guest may reboot itself again and again)
         for seg in self.image.segments:
             if seg.addr + len(seg.data) > self.memory_size:
@@ -359,7 +366,8 @@ class VM:
         st[ST_CSR + CSR_STATUS] = REAL_STATUS_WHILE_GUEST_RUNS
         st[ST_PC] = self.image.entry
         self.cpu.regs[SP] = self.memory_size
-        self.console.clear()
+        if not keep_output:
+            self.console.clear()
         self.stop_reason = None
         self.exit_code = None
         self.message = ""
@@ -496,7 +504,10 @@ class VM:
             return
         if exits.timer_armed(st):
             deadline = int(st[ST_GCSR + CSR_TIMECMP])
-            self.wake_at = self.clock_offset + max(deadline, now)
+            wake = self.clock_offset + max(deadline, now)
+            # (a guest may arm its timer for cycle 2**62: idling the host clock up to there
+            # would leave no room for any later time; such a wake-up is as good as never)
+            self.wake_at = wake if wake < HORIZON else NEVER
         else:
             self.wake_at = NEVER
 
@@ -516,7 +527,7 @@ class VM:
         """
         now = self.clock_offset + int(self.cpu.st[ST_GCSR + CSR_CYCLE])  # host time, mid-slice
         try:
-            self._power_on()  # the guest's cycle counter starts again at 0 ...
+            self._power_on(keep_output=True)  # the guest's cycle counter starts again at 0 ...
         except HostMemoryError as exc:
             self._crash(f"the guest asked for a reboot, and {exc}")
             return 0
@@ -562,6 +573,7 @@ class VM:
         used = 0
         self.stats.slices += 1
         t_slice = time.perf_counter()
+        stuck = 0
         try:
             while used < max_cycles and self.runnable:
                 start_cyc = int(st[ST_GCSR + CSR_CYCLE])
@@ -589,10 +601,28 @@ class VM:
                     break
                 self._exit_in_python(reason)
                 used = self._slice_used()
+                stuck = self._check_progress(stuck, start_cyc)
         finally:
             self.console.drain()
             self.stats.host_seconds += time.perf_counter() - t_slice
         return self._slice_used()
+
+    def _check_progress(self, stuck: int, start_cyc: int) -> int:
+        """Count exits in a row that took no time; stop the VM once there are STUCK_EXITS.
+
+        Possible only with a cost model that charges 0 for an exit (a guest reflecting a
+        fault to a vector that faults again: a faulting fetch costs nothing itself): time
+        would stand still, so the slice would never end and hv.run never return.
+        """
+        if int(self.cpu.st[ST_GCSR + CSR_CYCLE]) != start_cyc:
+            return 0
+        stuck += 1
+        if stuck >= STUCK_EXITS:
+            self._crash(
+                f"no progress: {stuck:,} exits in a row at pc {self.pc:#010x} took no time "
+                "(the cost model charges 0 cycles for them)"
+            )
+        return stuck
 
     def _slice_used(self) -> int:
         """Host cycles the current slice has used so far.
