@@ -307,7 +307,9 @@ class Machine:
 
     Parameters
     ----------
-    memory : RAM size, e.g. "4M" or 4194304 (64 KiB .. 1 GiB, a multiple of 4 KiB).
+    memory : RAM size, e.g. "4M" or 4194304 (64 KiB .. 1 GiB, a multiple of 4 KiB). The host
+        needs about three times as much: RAM plus the core's decode cache (8 bytes per word), so
+        "1G" takes some 3 GB (more than a Binder session has).
     strict : with False, ``csrr status`` does not trap in user mode (not virtualizable).
     disk : an optional ``vmlab.Disk`` attached as the block device.
     """
