@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import operator
 import os
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .checks import ADDR_LIMIT, as_address, as_int
 from .files import file_name, read_bytes, write_atomically
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Image", "ImageFormatError", "Segment"]
@@ -54,7 +54,6 @@ _SYMBOL = struct.Struct("<qBH")
 _NAME = struct.Struct("<H")
 _MAPENTRY = struct.Struct("<III")
 _CRC = struct.Struct("<I")
-_ADDR_LIMIT = 1 << 32
 _NAME_LIMIT = 0xFFFF  # a name's length is stored in 16 bits
 _SYMBOL_MIN, _SYMBOL_MAX = -(1 << 63), (1 << 63) - 1  # symbol values are stored in 64 bits
 
@@ -72,35 +71,17 @@ class Segment:
 
     def __post_init__(self) -> None:
         """Check the fields: ``addr`` a 32-bit address, ``data`` bytes-like, all inside 4 GiB."""
-        addr = _uint32(self.addr, "Segment addr")
+        addr = as_address(self.addr, "Segment addr")
         data = _bytes_like(self.data, "Segment data")
         object.__setattr__(self, "addr", addr)
         object.__setattr__(self, "data", data)
-        if addr + len(data) > _ADDR_LIMIT:
+        if addr + len(data) > ADDR_LIMIT:
             raise ValueError(f"segment 0x{addr:x}+{len(data)} is outside the 32-bit address space")
 
     @property
     def end(self) -> int:
         """One past the last address of the segment."""
         return self.addr + len(self.data)
-
-
-def _int(value: object, what: str) -> int:
-    """``value`` as a Python int (numpy integers too); TypeError naming ``what`` otherwise."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not bool")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
-
-
-def _uint32(value: object, what: str) -> int:
-    """An int in 0..2**32-1 (an address); TypeError or ValueError naming ``what``."""
-    number = _int(value, what)
-    if not 0 <= number < _ADDR_LIMIT:
-        raise ValueError(f"{what} {number:#x} is outside the 32-bit address space")
-    return number
 
 
 def _bytes_like(value: object, what: str) -> bytes:
@@ -166,7 +147,7 @@ def _check_symbols(symbols: object) -> dict[str, int]:
         if not isinstance(name, str):
             raise TypeError(f"Image symbol names must be str, not {type(name).__name__} ({name!r})")
         _name(name, "Image symbol name")
-        number = _int(value, f"Image symbol {name!r}")
+        number = as_int(value, f"Image symbol {name!r}")
         if not _SYMBOL_MIN <= number <= _SYMBOL_MAX:
             raise ValueError(f"symbol {name!r} = {number} does not fit in 64 bits")
         table[name] = number
@@ -182,14 +163,14 @@ def _check_source_map(source_map: object) -> dict[int, tuple[str, int]]:
         )
     table: dict[int, tuple[str, int]] = {}
     for addr, where in source_map.items():
-        number = _uint32(addr, "Image source_map address")
+        number = as_address(addr, "Image source_map address")
         what = f"Image source_map[0x{number:08x}]"
         if not isinstance(where, (tuple, list)) or len(where) != 2:
             raise TypeError(f"{what} must be a (file, line) pair, not {where!r:.60}")
         file, line = where
-        line = _int(line, f"{what} line")
-        if not 0 <= line < _ADDR_LIMIT:
-            raise ValueError(f"{what} line {line} is outside 0..{_ADDR_LIMIT - 1}")
+        line = as_int(line, f"{what} line")
+        if not 0 <= line < ADDR_LIMIT:
+            raise ValueError(f"{what} line {line} is outside 0..{ADDR_LIMIT - 1}")
         table[number] = (_name(file, f"{what} file", path=True), line)
     return table
 
@@ -226,7 +207,7 @@ class Image:
     def __post_init__(self) -> None:
         """Validate and normalise every field (segments sorted, dicts copied, ints made int)."""
         segments = _check_segments(self.segments)
-        entry = _uint32(self.entry, "Image entry")
+        entry = as_address(self.entry, "Image entry")
         symbols = _check_symbols(self.symbols)
         source_map = _check_source_map(self.source_map)
         constants = _check_constants(self.constants, symbols)
@@ -374,7 +355,7 @@ def _parse(data: bytes, source: str) -> Image:
     segments = []
     for i in range(nseg):
         addr, length = r.unpack(_SEGMENT, f"segment {i} header")
-        if addr + length > _ADDR_LIMIT:
+        if addr + length > ADDR_LIMIT:
             raise ImageFormatError(
                 f"{source}: corrupt image: segment {i} (0x{addr:08x}+{length}) "
                 "runs past the 32-bit address space"

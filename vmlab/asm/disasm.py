@@ -12,13 +12,10 @@ hex addresses, so ``.org pc`` followed by :func:`disassemble_word` output gives 
 
 from __future__ import annotations
 
-import operator
-
+from ..checks import ADDR_LIMIT, as_address, as_int
 from ..image import Image, Segment
 from ..isa.arch import CSR_NAMES, REG_NAMES
 from ..isa.encoding import Decoded, decode, operands, word_value
-
-_ADDR_LIMIT = 1 << 32
 
 __all__ = ["disassemble", "disassemble_word"]
 
@@ -38,24 +35,6 @@ def _operand(kind: str, d: Decoded, pc: int) -> str:
     return str(d.imm)
 
 
-def _int(value: object, what: str) -> int:
-    """``value`` as a Python int (numpy integers too); TypeError naming ``what`` otherwise."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not bool")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
-
-
-def _address(value: object, what: str) -> int:
-    """``value`` as an address 0..2**32-1; TypeError or ValueError naming ``what``."""
-    addr = _int(value, what)
-    if not 0 <= addr < _ADDR_LIMIT:
-        raise ValueError(f"{what} {addr:#x} is outside the 32-bit address space")
-    return addr
-
-
 def disassemble_word(word: int, pc: int = 0) -> str:
     """Assembly text for one word at address ``pc``; ``.word 0x........`` if it is not canonical.
 
@@ -65,7 +44,7 @@ def disassemble_word(word: int, pc: int = 0) -> str:
     '.word 0xffffffff'
     """
     word = word_value(word, "disassemble_word: the word")
-    pc = _address(pc, "disassemble_word: pc")
+    pc = as_address(pc, "disassemble_word: pc")
     d = decode(word)
     if d is None:
         return f".word 0x{word:08x}"
@@ -90,9 +69,9 @@ def disassemble(
     ['0x00001000: 20 04 05 00  addi a0, zero, 5', '0x00001004: 5a 00 00 00  halt']
     """
     if addr is not None:
-        addr = _address(addr, "disassemble: addr")
+        addr = as_address(addr, "disassemble: addr")
     if count is not None:
-        count = _int(count, "disassemble: count")
+        count = as_int(count, "disassemble: count")
         if count < 0:
             raise ValueError(f"disassemble: count must be >= 0 (or None for all), not {count}")
     if isinstance(image_or_bytes, Image):
@@ -100,7 +79,7 @@ def disassemble(
     else:
         data = _raw_bytes(image_or_bytes)
         start = addr or 0
-        if start + len(data) > _ADDR_LIMIT:
+        if start + len(data) > ADDR_LIMIT:
             raise ValueError(
                 f"disassemble: {len(data)} bytes at 0x{start:08x} run past the end of the "
                 "32-bit address space"
