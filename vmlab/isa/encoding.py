@@ -14,11 +14,11 @@ canonical words and :func:`encode` produces only canonical words.
 
 from __future__ import annotations
 
-import operator
 import re
 from dataclasses import dataclass
 from functools import cache
 
+from ..checks import as_int
 from .arch import CSR_NAMES, NUM_REGS
 from .table import BY_NAME, BY_OPCODE, FORMATS, Instr
 
@@ -142,12 +142,7 @@ def word_value(word: object, what: str = "an instruction word") -> int:
     >>> word_value(0x5A)
     90
     """
-    if isinstance(word, bool):
-        raise TypeError(f"{what} must be an int, not bool")
-    try:
-        value = operator.index(word)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{what} must be an int, not {type(word).__name__}") from None
+    value = as_int(word, what)
     if not 0 <= value <= 0xFFFFFFFF:
         raise ValueError(f"{what} {value} is not a 32-bit word (0..0xffffffff)")
     return value
