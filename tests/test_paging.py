@@ -389,10 +389,10 @@ def test_pages_of_one_set_up_to_its_ways_stay_in_the_tlb():
     assert m.stats.tlb_misses - base.stats.tlb_misses == TLB_WAYS - 1
 
 
-def test_one_page_more_than_the_ways_evicts_the_least_recently_used():
-    # the code page C and TLB_WAYS data pages d1..d4 in one 4-way set, used in a cycle. Fetches
-    # do not refresh C, so (most recent first) after round 1's fills: d4 d3 d2 d1 (C evicted by
-    # d4's fill), then the fetch refills C: C d4 d3 d2 (d1 evicted). Each later round: d1 misses
+def test_one_page_more_than_the_ways_evicts_the_oldest():
+    # the code page C and TLB_WAYS data pages d1..d4 in one 4-way set, used in a cycle. Hits
+    # refresh nothing, so (newest first) after round 1's fills: d4 d3 d2 d1 (C evicted by d4's
+    # fill), then the fetch refills C: C d4 d3 d2 (d1 evicted). Each later round: d1 misses
     # (evicts d2), d2 (evicts d3), d3 (evicts d4), d4 (evicts C), and C misses again (evicts d1).
     # So every load misses and C misses once a round: TLB_WAYS + 1 misses per round
     body, maps = _same_set_loop(TLB_WAYS, rounds=10)
@@ -401,12 +401,12 @@ def test_one_page_more_than_the_ways_evicts_the_least_recently_used():
     assert m.stats.tlb_misses - base.stats.tlb_misses == 10 * (TLB_WAYS + 1)
 
 
-def test_a_hit_makes_a_page_the_most_recent_of_its_set():
+def test_a_hit_does_not_refresh_a_page_the_set_evicts_in_fill_order():
     # five data pages A..E in set 8 (the code is in set 1), straight-line loads:
-    #   A B C D    4 misses; use order (most recent first) D C B A
-    #   A          hit: A D C B
-    #   E          miss, evicts the least recent, B: E A D C
-    #   A          hit (FIFO replacement would have evicted A here)
+    #   A B C D    4 misses; fill order (newest first) D C B A
+    #   A          hit: nothing changes
+    #   E          miss, evicts the oldest, A: E D C B
+    #   A          miss (LRU replacement would have kept A and evicted B), evicts B: A E D C
     #   B          miss, evicts C: B A E D
     #   D          hit
     assert TLB_SETS == 64 and TLB_WAYS == 4
@@ -415,7 +415,7 @@ def test_a_hit_makes_a_page_the_most_recent_of_its_set():
     loads = "".join(f"li s0, {pages[p]}\n lw t0, 0(s0)\n" for p in "ABCDAEABD")
     m = halted_paged(loads + "halt", maps=maps)
     base = halted_paged(loads.replace("lw t0, 0(s0)", "nop") + "halt", maps=maps)
-    assert m.stats.tlb_misses - base.stats.tlb_misses == 6
+    assert m.stats.tlb_misses - base.stats.tlb_misses == 7
 
 
 def test_pages_in_different_sets_do_not_evict_each_other():
@@ -481,7 +481,7 @@ def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run(
 ) -> None:
     # the code page and up to TLB_WAYS data pages share set 1: fetch and data translations evict
     # and reorder each other, and a run split at any instruction (which empties the core's
-    # last-page caches) must model that, LRU order included, exactly as one run does
+    # windows) must model that, fill order included, exactly as one run does
     body, maps = _same_set_loop(pages, rounds=10, repeat=repeat)
     whole, res = paged(body, maps=maps)
     split, _ = paged(body, maps=maps, run=False)
@@ -490,3 +490,113 @@ def test_split_run_counts_the_same_tlb_misses_and_cycles_as_one_run(
     assert r.reason == res.reason == "halt"
     assert (split.cycles, split.instructions) == (whole.cycles, whole.instructions)
     assert split.stats.tlb_misses == whole.stats.tlb_misses
+
+
+# --- the core's windows: blocks of neighbouring pages served without a TLB lookup ---------------
+BLOCK_PA = 0x00040000  # eight physical pages, in order, for the eight virtual pages at VA
+ODD_PA = 0x00060000  # where page 5 goes when the block is not mapped in order
+
+
+def _sweeps(body: str, rounds: int, end: str = "halt", label: str = "sweep") -> str:
+    """``rounds`` sweeps of ``body`` over the eight pages at VA (s0: the page, s1: 8 down to 1)."""
+    return f"""
+        li s2, {rounds}
+    {label}.round:
+        li s0, {VA}
+        li s1, 8
+    {label}.page:
+        {body}
+        addi s0, s0, {PAGE_SIZE}
+        addi s1, s1, -1
+        bnez s1, {label}.page
+        addi s2, s2, -1
+        bnez s2, {label}.round
+        {end}
+    """
+
+
+def _split(body: str, maps: list[tuple[int, int, int]], piece: int) -> Machine:
+    """``body`` run in pieces of ``piece`` instructions (every piece starts with no windows)."""
+    m, _ = paged(body, maps=maps, run=False)
+    while (r := m.run(max_instructions=piece)).reason == "budget":
+        pass
+    assert r.reason == "halt", r
+    return m
+
+
+def test_a_sweep_over_pages_mapped_in_order_behaves_as_a_lookup_per_page():
+    maps = [(VA + i * PAGE_SIZE, BLOCK_PA + i * PAGE_SIZE, RW) for i in range(8)]
+    body = _sweeps("lw t0, 0(s0)\n add t0, t0, s1\n sw t0, 0(s0)", rounds=5)
+    whole, _ = paged(body, maps=maps, run=False)
+    before = [whole.read_word(BLOCK_PA + i * PAGE_SIZE) for i in range(8)]
+    assert whole.run(max_instructions=100_000).reason == "halt"
+    for piece in (1, 4):
+        split = _split(body, maps, piece)
+        assert (split.cycles, split.instructions) == (whole.cycles, whole.instructions)
+        # each page: a walk for its first load and one for its first store (to set D); the code
+        assert split.stats.tlb_misses == whole.stats.tlb_misses == 8 + 8 + 1
+    for i in range(8):
+        assert whole.read_word(BLOCK_PA + i * PAGE_SIZE) == (before[i] + 5 * (8 - i)) & 0xFFFFFFFF
+
+
+def test_a_sweep_uses_each_pages_own_frame_when_the_block_is_not_mapped_in_order():
+    # page 5 of the block maps elsewhere: a window over the whole block would store page 5's
+    # value into the frame after page 4's
+    maps = [(VA + i * PAGE_SIZE, BLOCK_PA + i * PAGE_SIZE, RW) for i in range(8)]
+    maps[5] = (VA + 5 * PAGE_SIZE, ODD_PA, RW)
+    m, _ = paged(_sweeps("sw s1, 4(s0)", rounds=3), maps=maps, run=False)
+    m.write_word(BLOCK_PA + 5 * PAGE_SIZE + 4, 0xDEAD)
+    assert m.run(max_instructions=100_000).reason == "halt"
+    assert m.read_word(ODD_PA + 4) == 8 - 5
+    assert m.read_word(BLOCK_PA + 5 * PAGE_SIZE + 4) == 0xDEAD
+    assert [m.read_word(BLOCK_PA + i * PAGE_SIZE + 4) for i in (0, 1, 2, 3, 4, 6, 7)] == [
+        8,
+        7,
+        6,
+        5,
+        4,
+        2,
+        1,
+    ]
+
+
+def test_a_store_sweep_faults_at_a_read_only_page_inside_a_block_of_writable_ones():
+    # all eight pages are in the TLB (loads), all but page 5 dirty and writable (stores): the
+    # third sweep stores to every page and must fault at page 5, not write through a window
+    maps = [(VA + i * PAGE_SIZE, BLOCK_PA + i * PAGE_SIZE, RW) for i in range(8)]
+    maps[5] = (VA + 5 * PAGE_SIZE, BLOCK_PA + 5 * PAGE_SIZE, PTE_R)
+    body = f"""
+        {_sweeps("lw t0, 0(s0)", rounds=1, end="", label="fill")}
+        li s0, {VA}
+        li s1, 5
+    dirty:
+        sw zero, 0(s0)
+        addi s0, s0, {PAGE_SIZE}
+        addi s1, s1, -1
+        bnez s1, dirty
+        li s0, {VA + 6 * PAGE_SIZE}
+        sw zero, 0(s0)
+        sw zero, {PAGE_SIZE}(s0)
+        {_sweeps("sw s1, 8(s0)", rounds=2)}
+    """
+    m, _ = paged(body, maps=maps, run=False)
+    before = m.read_word(BLOCK_PA + 5 * PAGE_SIZE + 8)
+    assert m.run(max_instructions=100_000).reason == "halt"
+    assert trap_record(m)[0] == CAUSE_STORE_PAGE_FAULT
+    assert trap_record(m)[2] == VA + 5 * PAGE_SIZE + 8
+    assert m.read_word(BLOCK_PA + 5 * PAGE_SIZE + 8) == before
+    assert m.read_word(BLOCK_PA + 4 * PAGE_SIZE + 8) == 8 - 4  # the sweep got that far
+
+
+def test_a_walk_in_the_middle_of_a_sweep_ends_the_window_over_the_page_it_evicts():
+    # each sweep also loads from four far pages in page 3's set: they evict page 3 every round,
+    # so page 3 misses every round, in one run as in a run split at every instruction
+    far = [VA + (3 + TLB_SETS * (k + 1)) * PAGE_SIZE for k in range(TLB_WAYS)]
+    maps = [(VA + i * PAGE_SIZE, BLOCK_PA + i * PAGE_SIZE, RW) for i in range(8)]
+    maps += [(va, PA2, PTE_R) for va in far]
+    loads = "\n".join(f"li t1, {va}\n lw t0, 0(t1)" for va in far)
+    body = _sweeps(f"lw t0, 0(s0)\n li t2, 6\n bne s1, t2, near\n {loads}\n near:", rounds=4)
+    whole = halted_paged(body, maps=maps)
+    split = _split(body, maps, 1)
+    assert (split.cycles, split.stats.tlb_misses) == (whole.cycles, whole.stats.tlb_misses)
+    assert whole.stats.tlb_misses >= 1 + 8 + 4 * (TLB_WAYS + 1) - TLB_WAYS

@@ -2,7 +2,7 @@
 
 Hot path (keep it lean): the loop in ``run``: the event check (one compare: interrupts, the cycle
 limit and the instruction budget all come due at ``ev``, see ``next_event``), the fetch
-(fetch-page cache, then the TLB), loads and stores (last-page caches, then the TLB through
+(fetch window, then the TLB), loads and stores (load and store windows, then the TLB through
 ``vmlab.core.mmu.tlb_hit``), the decode-cache lookup and the if/elif chain on the opcode,
 which LLVM turns into a jump table. Nothing in it may allocate, call into Python, or touch more
 than the arrays it is given. Slow paths (page walks, device registers, traps, CSRs) are separate
@@ -123,7 +123,6 @@ from .layout import (
     STAT_WALK_REFS,
     TLB_D,
     TLB_R,
-    TLB_SET_MASK,
     TLB_U,
     TLB_W,
     TLB_X,
@@ -134,7 +133,17 @@ from .layout import (
     VM_GUEST,
     VM_TRANSLATE,
 )
-from .mmu import FAULT_ACCESS, FAULT_NPF, FAULT_PAGE, IO_FLAG, tlb_flush, tlb_hit, translate
+from .mmu import (
+    FAULT_ACCESS,
+    FAULT_NPF,
+    FAULT_PAGE,
+    IO_FLAG,
+    PA_MASK,
+    WINDOW_SHIFT,
+    tlb_flush,
+    tlb_hit,
+    translate,
+)
 
 M32 = 0xFFFFFFFF
 SIGN = 0x80000000
@@ -469,15 +478,15 @@ def run(
     ev = next_event(st, b, cyc, limit, max_instructions - n)
     # Windows: an address a with (a ^ tag) < size is at a + off in mem, with nothing else to
     # check. The same code serves every case: without translation a window is all of RAM (tag
-    # 0, size ramsize), with it one page (tag its base, size 4096). A size of 0 empties it.
-    # The fetch window (f_*) holds the page the last fetch translated: a copy of that TLB entry,
-    # so it is emptied whenever the entry may change (flush, data walk, mode switch), and it is
-    # only used for 4-aligned pcs (a jalr to a misaligned target empties it). The load (ld_*)
-    # and store (sd_*) windows hold the page the last load or store found in the TLB, with the
-    # permission that access needed, and that entry is then in way 0 of its set: using the copy
-    # is exactly a way-0 hit (which changes nothing in the TLB). They are emptied with the fetch
-    # window, whenever an access takes the slow path (which may reorder or refill the TLB), and
-    # when the other one's TLB hit reorders their set.
+    # 0, size ramsize), with it the aligned block of pages ``tlb_hit`` vouched for: 1 to
+    # 2**WINDOW_MAX_LOG2 pages, every one in the TLB with the permission the access needs and
+    # mapped in order (tag the block's base, size its bytes). A size of 0 empties a window.
+    # A TLB hit changes nothing in the TLB (replacement is in fill order), so using a window is
+    # exactly a run of hits; only a walk or a flush changes the TLB, and they empty the windows.
+    # The fetch window (f_*) serves fetches (4-aligned pcs only: a jalr to a misaligned target
+    # empties it), the load (ld_*) and store (sd_*) windows serve loads and stores. All three
+    # are emptied on a flush and a mode switch (the U permission), the fetch window after any
+    # data walk, the load and store windows whenever an access takes the slow path.
     f_tag = f_off = f_size = 0
     ld_tag = ld_off = ld_size = 0
     sd_tag = sd_off = sd_size = 0
@@ -524,16 +533,17 @@ def run(
             tval = pc
             pa = -1
         elif xlate:
-            pa = tlb_hit(st, pc, TLB_X | (TLB_U if user else 0), False)
+            pa = tlb_hit(st, pc, TLB_X | (TLB_U if user else 0), f_tag, f_size)
             if pa < 0 or pa & IO_FLAG:
                 refs = st[STAT_WALK_REFS]
                 pa = translate(st, mem, dcache, dirty, p2m, pc, ACCESS_FETCH, user, b, guest)
                 cyc += (st[STAT_WALK_REFS] - refs) * WALK_REF_CYCLES
                 ld_size = sd_size = 0  # the TLB may have changed
             if pa >= 0 and pa & IO_FLAG == 0:
-                f_tag = pc & ~0xFFF
-                f_size = 4096
-                f_off = (pa & ~0xFFF) - f_tag
+                f_size = 4096 << (pa >> WINDOW_SHIFT)
+                pa &= PA_MASK
+                f_tag = pc & -f_size
+                f_off = pa - pc
             elif pa == FAULT_NPF:
                 reason = EXIT_NPF
                 n -= 1
@@ -579,13 +589,12 @@ def run(
                     if (va ^ ld_tag) < ld_size:
                         dpa = va + ld_off
                     elif xlate:
-                        dpa = tlb_hit(st, va, TLB_R | (TLB_U if user else 0), True)
+                        dpa = tlb_hit(st, va, TLB_R | (TLB_U if user else 0), ld_tag, ld_size)
                         if dpa >= 0 and dpa & IO_FLAG == 0:
-                            ld_tag = va & ~0xFFF
-                            ld_size = 4096
-                            ld_off = (dpa & ~0xFFF) - ld_tag
-                            if ((sd_tag ^ ld_tag) >> 12) & TLB_SET_MASK == 0:
-                                sd_size = 0  # its entry may have left way 0
+                            ld_size = 4096 << (dpa >> WINDOW_SHIFT)
+                            dpa &= PA_MASK
+                            ld_tag = va & -ld_size
+                            ld_off = dpa - va
                         else:
                             dpa = -1
                     elif va < ramsize:
@@ -662,13 +671,14 @@ def run(
                     if (va ^ sd_tag) < sd_size:
                         dpa = va + sd_off
                     elif xlate:
-                        dpa = tlb_hit(st, va, TLB_W | TLB_D | (TLB_U if user else 0), True)
+                        dpa = tlb_hit(
+                            st, va, TLB_W | TLB_D | (TLB_U if user else 0), sd_tag, sd_size
+                        )
                         if dpa >= 0 and dpa & IO_FLAG == 0:
-                            sd_tag = va & ~0xFFF
-                            sd_size = 4096
-                            sd_off = (dpa & ~0xFFF) - sd_tag
-                            if ((ld_tag ^ sd_tag) >> 12) & TLB_SET_MASK == 0:
-                                ld_size = 0  # its entry may have left way 0
+                            sd_size = 4096 << (dpa >> WINDOW_SHIFT)
+                            dpa &= PA_MASK
+                            sd_tag = va & -sd_size
+                            sd_off = dpa - va
                         else:
                             dpa = -1
                     elif va < ramsize:

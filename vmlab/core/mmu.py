@@ -1,15 +1,17 @@
 """The memory-management unit: TLB, two-level page-table walk and the second-stage (p2m) map.
 
-The TLB is set-associative with LRU replacement (``TLB_SETS`` x ``TLB_WAYS``, see
-``vmlab.isa.arch``). Each set keeps its ways in use order, most recent in way 0, and way 0 of set
-``s`` sits at index ``s``: a hit there needs no bookkeeping. The core's hot path
-(``vmlab.core.cpu.run``) keeps a copy of the last page each kind of access hit and calls
-``tlb_hit`` when the page changes: it checks every way of the set (a load/store hit moves the
-entry to way 0) and needs nothing but the state array. ``translate`` does the same and calls
-``walk`` on a miss.
-Both return a non-negative physical address (with ``IO_FLAG`` set for a device page) or one of the
-negative ``FAULT_*`` codes. A walk counts its memory references in ``STAT_WALK_REFS`` (the core
-charges ``WALK_REF_CYCLES`` for each).
+The TLB is set-associative (``TLB_SETS`` x ``TLB_WAYS``, see ``vmlab.isa.arch``) and replaces in
+fill order (FIFO): each set keeps its ways newest first, a walk puts its page in way 0 and evicts
+the last way, and a hit changes nothing. That last property is what the core's hot path
+(``vmlab.core.cpu.run``) builds on: it keeps a window for each kind of access (fetch, load,
+store) and calls ``tlb_hit`` only when an access leaves it. ``tlb_hit`` answers from the state
+array alone and, when the access moved on from the window's neighbouring page, widens the new
+window to the largest aligned block of pages (up to ``2**WINDOW_MAX_LOG2``) that is all in the
+TLB with the same permission and mapped in order, so a guest sweeping memory asks once per block,
+not once per page, and sees exactly what a hit per page would give it. ``translate`` looks up
+the TLB the same way and calls ``walk`` on a miss. Both return a non-negative physical address
+(with ``IO_FLAG`` set for a device page) or one of the negative ``FAULT_*`` codes. A walk counts
+its memory references in ``STAT_WALK_REFS`` (the core charges ``WALK_REF_CYCLES`` for each).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ from .layout import (
 IO_FLAG = 1 << 40  # set in a translated address that points at a device register
 FAULT_PAGE = -1  # page fault (the cause depends on the access)
 FAULT_ACCESS = -2  # no RAM or device at that physical address
+WINDOW_SHIFT = 44  # tlb_hit puts the log2 of its window's pages here (above IO_FLAG)
+WINDOW_MAX_LOG2 = 6  # a window covers at most 64 pages (256 KiB)
+PA_MASK = (1 << WINDOW_SHIFT) - 1  # an address from tlb_hit without its window bits
 FAULT_NPF = (
     -3
 )  # second-stage fault: exit to the hypervisor (st[ST_EXIT+2] = guest-physical address)
@@ -71,9 +76,10 @@ def tlb_flush(st: np.ndarray) -> None:
 
 @kernel
 def _tlb_use(st: np.ndarray, s: int, k: int, tag: int, data: int) -> None:
-    """Make ``(tag, data)`` the most recent entry of set ``s``: ways 0..k-1 move down one, over k.
+    """Make ``(tag, data)`` the newest entry of set ``s``: ways 0..k-1 move down one, over k.
 
-    With ``k`` the way that held the page this is an LRU hit; with the last way, an eviction.
+    With ``k`` the way that held the page (a walk that changed its permissions) the page is
+    refilled; with the last way, the oldest entry is evicted.
     """
     for w in range(k, 0, -1):
         st[ST_TLB_TAG + w * TLB_SETS + s] = st[ST_TLB_TAG + (w - 1) * TLB_SETS + s]
@@ -173,7 +179,7 @@ def walk(
         perms &= ~(TLB_W | TLB_D)
     vpn = va >> 12
     s = vpn & TLB_SET_MASK
-    k = TLB_WAYS - 1  # evict the least recently used way, unless the page is already in the set
+    k = TLB_WAYS - 1  # evict the oldest way, unless the page is already in the set
     for w in range(TLB_WAYS):
         if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
             k = w
@@ -186,27 +192,47 @@ def walk(
 
 
 @kernel
-def tlb_hit(st: np.ndarray, va: int, need: int, reorder: bool) -> int:
-    """The address ``va`` translates to if the TLB holds its page with the ``need`` bits, else -1.
-
-    Every way of the page's set is checked. With ``reorder`` a hit outside way 0 makes the entry
-    the most recent (LRU). The result has ``IO_FLAG`` set for a device page. Only ``st`` is
-    passed, so the core calls this from its hot path for a fraction of the cost of ``translate``.
-    """
-    vpn = va >> 12
+def _tlb_lookup(st: np.ndarray, vpn: int) -> int:
+    """The TLB data of virtual page ``vpn``, or -1 if no way of its set holds it."""
     s = vpn & TLB_SET_MASK
     for w in range(TLB_WAYS):
         if st[ST_TLB_TAG + w * TLB_SETS + s] == vpn:
-            data = st[ST_TLB_DATA + w * TLB_SETS + s]
-            if data & need != need:
-                return -1
-            if w and reorder:
-                _tlb_use(st, s, w, vpn, data)
-            pa = (data & ~0xFFF) | (va & 0xFFF)
-            if data & TLB_IO:
-                return pa | IO_FLAG
-            return pa
+            return st[ST_TLB_DATA + w * TLB_SETS + s]
     return -1
+
+
+@kernel
+def tlb_hit(st: np.ndarray, va: int, need: int, tag: int, size: int) -> int:
+    """The address ``va`` translates to if the TLB holds its page with ``need``, else -1.
+
+    A device page has ``IO_FLAG`` set. For RAM, the bits from ``WINDOW_SHIFT`` up hold k: the
+    aligned block of 2**k pages around ``va`` is all in the TLB with ``need``, every page mapped
+    at the same offset from its virtual address, so the core may use the whole block as if each
+    access hit (hits change nothing). ``(tag, size)`` is the caller's window that ``va`` just
+    left: the block is widened only when ``va`` is next to it (a sweep), not for an access that
+    jumps between distant pages, which would pay for the check each time. A hit changes nothing
+    in the TLB; the call reads only ``st``.
+    """
+    vpn = va >> 12
+    data = _tlb_lookup(st, vpn)
+    if data < 0 or data & need != need:
+        return -1
+    pa = (data & ~0xFFF) | (va & 0xFFF)
+    if data & TLB_IO:
+        return pa | IO_FLAG
+    if ((va - 4096) ^ tag) >= size and ((va + 4096) ^ tag) >= size:
+        return pa  # not a neighbour of the last window: one page
+    offset = (data & ~0xFFF) - (vpn << 12)
+    k = 0
+    while k < WINDOW_MAX_LOG2:
+        half = 1 << k
+        other = (vpn ^ half) & ~(half - 1)  # the other half of the next larger block
+        for p in range(other, other + half):
+            d = _tlb_lookup(st, p)
+            if d < 0 or d & need != need or d & TLB_IO or (d & ~0xFFF) - (p << 12) != offset:
+                return pa | (k << WINDOW_SHIFT)
+        k += 1
+    return pa | (k << WINDOW_SHIFT)
 
 
 @kernel
@@ -224,11 +250,9 @@ def translate(
 ) -> int:
     """Translate ``va`` through the TLB (every way of its set), walking the page tables on a miss.
 
-    A load or store hit moves the entry to way 0 (most recent); a fetch hit leaves the use order
-    alone: the core calls this for a fetch whenever its one-page fetch cache is empty, which
-    depends on where a run started, and the TLB's state must not (a run split into pieces must
-    behave exactly as one run). A page present without the needed permission (say, a first write
-    to a clean page, which must set D) walks again: the walk sets A/D or faults.
+    A hit changes nothing (so how often the core asks, which depends on where a run started,
+    cannot change what a run does). A page present without the needed permission (say, a first
+    write to a clean page, which must set D) walks again: the walk sets A/D or faults.
     """
     if acc == ACCESS_FETCH:
         need = TLB_X
@@ -238,7 +262,10 @@ def translate(
         need = TLB_R
     if user:
         need |= TLB_U
-    pa = tlb_hit(st, va, need, acc != ACCESS_FETCH)
-    if pa >= 0:
+    data = _tlb_lookup(st, va >> 12)
+    if data >= 0 and data & need == need:
+        pa = (data & ~0xFFF) | (va & 0xFFF)
+        if data & TLB_IO:
+            return pa | IO_FLAG
         return pa
     return walk(st, mem, dcache, dirty, p2m, va, acc, user, bank, guest)

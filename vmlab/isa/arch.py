@@ -178,12 +178,12 @@ PTE_D = 1 << 6  # dirty: set by the hardware on a write
 # A level-1 entry with V set and none of R/W/X points to a level-2 table at (pte & ~0xFFF).
 # A level-1 entry with any of R/W/X set is a 4 MiB superpage mapping (pte & 0xFFC00000).
 # The TLB is set-associative: a virtual page number's set is vpn % TLB_SETS, and the page may sit in
-# any of that set's TLB_WAYS ways. Replacement is least-recently-used and deterministic: each set
-# keeps its ways in use order (way 0 most recent): a fill (after a walk) evicts the last way and
-# puts the new entry in way 0, and a load or store that hits moves its entry to way 0. Instruction
-# fetches read the TLB without changing the order (the fetch unit keeps its own copy of the current
-# code page's translation), so a code page ages like a page that is no longer used and is evicted
-# once TLB_WAYS other pages of its set have been used since it was filled; the next fetch refills it.
+# any of that set's TLB_WAYS ways. Replacement is first-in first-out and deterministic: each set
+# keeps its ways in fill order (way 0 newest): a fill (after a walk) evicts the last way and puts
+# the new entry in way 0, and a hit (fetch, load or store) changes nothing. So a page that is used
+# all the time is still evicted once TLB_WAYS other pages of its set have been filled since its
+# own fill; its next access walks again. (A hit that changes nothing is what lets the core serve a
+# run of hits on neighbouring pages without asking the TLB for each one.)
 TLB_SETS = 64
 TLB_WAYS = 4
 TLB_ENTRIES = TLB_SETS * TLB_WAYS

@@ -130,9 +130,8 @@ def render() -> str:
         f"superpage, {5 * arch.WALK_REF_CYCLES} for a guest 4 KiB page.",
         "",
         f"The TLB has {arch.TLB_ENTRIES} entries: {arch.TLB_SETS} sets of {arch.TLB_WAYS} ways, "
-        f"set = virtual page number mod {arch.TLB_SETS}, least-recently-used replacement (a fill "
-        "evicts the set's least recently used entry; loads and stores refresh an entry, "
-        "instruction fetches do not).",
+        f"set = virtual page number mod {arch.TLB_SETS}, first-in first-out replacement (a fill "
+        "evicts the set's oldest entry; a hit changes nothing).",
         "",
         "## Registers",
         "",
