@@ -5,10 +5,11 @@ fill order (FIFO): each set keeps its ways newest first, a walk puts its page in
 the last way, and a hit changes nothing. That last property is what the core's hot path
 (``vmlab.core.cpu.run``) builds on: it keeps a window for each kind of access (fetch, load,
 store) and calls ``tlb_hit`` only when an access leaves it. ``tlb_hit`` answers from the state
-array alone and, when the access moved on from the window's neighbouring page, widens the new
-window to the largest aligned block of pages (up to ``2**WINDOW_MAX_LOG2``) that is all in the
-TLB with the same permission and mapped in order, so a guest sweeping memory asks once per block,
-not once per page, and sees exactly what a hit per page would give it. ``translate`` looks up
+array alone and, when the access moved on to the page next to its window, widens the new window
+to the largest aligned block of pages (at most twice the old window, and at most
+``2**WINDOW_MAX_LOG2`` pages) that is all in the TLB with the same permission and mapped in
+order, so a guest sweeping memory asks once per block, not once per page, and sees exactly what
+a hit per page would give it. ``translate`` looks up
 the TLB the same way and calls ``walk`` on a miss. Both return a non-negative physical address
 (with ``IO_FLAG`` set for a device page) or one of the negative ``FAULT_*`` codes. A walk counts
 its memory references in ``STAT_WALK_REFS`` (the core charges ``WALK_REF_CYCLES`` for each).
@@ -209,9 +210,10 @@ def tlb_hit(st: np.ndarray, va: int, need: int, tag: int, size: int) -> int:
     aligned block of 2**k pages around ``va`` is all in the TLB with ``need``, every page mapped
     at the same offset from its virtual address, so the core may use the whole block as if each
     access hit (hits change nothing). ``(tag, size)`` is the caller's window that ``va`` just
-    left: the block is widened only when ``va`` is next to it (a sweep), not for an access that
-    jumps between distant pages, which would pay for the check each time. A hit changes nothing
-    in the TLB; the call reads only ``st``.
+    left: the block is widened only when ``va`` is next to it (a sweep), and to at most twice its
+    size, so the pages checked are never more than twice those the sweep has used: an access
+    that jumps between distant pages, or a short run, pays for no check it cannot use. A hit
+    changes nothing in the TLB; the call reads only ``st``.
     """
     vpn = va >> 12
     data = _tlb_lookup(st, vpn)
@@ -224,7 +226,7 @@ def tlb_hit(st: np.ndarray, va: int, need: int, tag: int, size: int) -> int:
         return pa  # not a neighbour of the last window: one page
     offset = (data & ~0xFFF) - (vpn << 12)
     k = 0
-    while k < WINDOW_MAX_LOG2:
+    while k < WINDOW_MAX_LOG2 and (4096 << k) <= size:
         half = 1 << k
         other = (vpn ^ half) & ~(half - 1)  # the other half of the next larger block
         for p in range(other, other + half):
