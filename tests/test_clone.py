@@ -456,3 +456,19 @@ def test_a_disk_read_into_a_shared_page_copies_it_on_both_exit_paths(mode: str, 
     src.resume()
     hv.run(cycles=1_000_000)
     assert (src.stop_reason, src.exit_code) == ("halt", ord("D"))
+
+
+def test_the_memory_series_follows_copy_on_write_run_by_run() -> None:
+    # the series' memory_used is remembered between points while no frame changes hands: every
+    # point must still be the VM's memory_used then, as copy-on-write gives the clone its pages
+    hv = Hypervisor(host_memory="16M")
+    src = paused_sieve(hv)
+    clone = src.clone("c", linked=True)
+    clone.resume()
+    seen = []
+    for _ in range(40):
+        hv.run(cycles=2_000)
+        for vm in (src, clone):
+            assert hv.series(vm).last()["memory_used"] == vm.memory_used
+        seen.append(clone.memory_used)
+    assert len(set(seen)) > 1 and seen[-1] < clone.memory_size  # it wrote some pages, not all

@@ -41,6 +41,7 @@ class HostMemory:
         self.refs[:HYPERVISOR_FRAMES] = 1
         self._free = list(range(HYPERVISOR_FRAMES, self.frames))
         heapq.heapify(self._free)
+        self.generation = 0  # counts changes of ownership (alloc, share, release)
 
     @property
     def free_frames(self) -> int:
@@ -61,11 +62,13 @@ class HostMemory:
             )
         frames = np.array([heapq.heappop(self._free) for _ in range(n)], dtype=np.int64)
         self.refs[frames] = 1
+        self.generation += 1
         return frames
 
     def share(self, frames: np.ndarray) -> None:
         """One more owner for each frame (a linked clone)."""
         self.refs[frames] += 1
+        self.generation += 1
 
     def release(self, frames: np.ndarray) -> None:
         """Drop one owner of each frame; a frame nobody owns is scrubbed and freed."""
@@ -74,6 +77,7 @@ class HostMemory:
             if f < HYPERVISOR_FRAMES or self.refs[f] <= 0:
                 raise ValueError(f"frame {f} is not owned by a VM")
         freed = []
+        self.generation += 1
         for f in owned:
             self.refs[f] -= 1
             if self.refs[f] == 0:

@@ -914,7 +914,15 @@ class Hypervisor:
         if acct.last_sample == now and len(acct.series):
             return  # a point at this clock already (the end of the previous run)
         s = vm.stats
-        shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
+        key = (self.memory.generation, vm.p2m)
+        if (
+            acct.memory_key is None
+            or acct.memory_key[0] != key[0]
+            or acct.memory_key[1] is not vm.p2m
+        ):
+            shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
+            acct.memory_used = round(float((1.0 / shared).sum()) * PAGE_SIZE) if len(shared) else 0
+            acct.memory_key = key
         acct.series.append(
             (
                 now,
@@ -925,7 +933,7 @@ class Hypervisor:
                 acct.ready_cycles,
                 acct.limited_cycles,
                 acct.exits,
-                round(float((1.0 / shared).sum()) * PAGE_SIZE) if len(shared) else 0,
+                acct.memory_used,
             )
         )
         acct.last_sample = now
