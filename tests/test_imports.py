@@ -82,3 +82,23 @@ def test_import_vmlab_is_light_and_compare_stays_the_function() -> None:
         "assert compare is real\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+
+def test_public_subpackages_are_attributes_of_vmlab_after_a_bare_import() -> None:
+    # ``import vmlab`` then ``vmlab.images.load(...)``, as a user types it in a fresh kernel
+    child = (
+        "import vmlab\n"
+        "m = vmlab.Machine()\n"
+        "m.load(vmlab.images.load('hello'))\n"
+        "assert m.run().exit_code == 0\n"
+        "assert vmlab.hypervisor.Hypervisor is vmlab.Hypervisor\n"
+        "assert vmlab.isa.encode is vmlab.isa.encoding.encode\n"
+        "assert vmlab.units.parse_size('1K') == 1024\n"
+        "assert {'images', 'hypervisor', 'ui'} <= set(dir(vmlab))\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", child], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

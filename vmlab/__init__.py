@@ -53,18 +53,24 @@ _HOMES = {
 }
 
 
+# the subpackages a user reaches as ``vmlab.NAME`` after ``import vmlab`` (imported on first use)
+_SUBMODULES = ("asm", "devices", "hypervisor", "images", "isa", "ui", "units")
+
+
 def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use."""
+    """Import a public name's module, or a public subpackage, on first use."""
     if name in _HOMES:
         value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
         globals()[name] = value  # (found directly from now on)
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # (which sets it on the package)
     raise AttributeError(f"module 'vmlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     """The public names, the lazy ones too (tab completion)."""
-    return sorted(set(globals()) | set(_HOMES))
+    return sorted(set(globals()) | set(_HOMES) | set(_SUBMODULES))
 
 
 __all__ = [
