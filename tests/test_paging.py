@@ -63,9 +63,13 @@ def paged(
     code_flags: int = RX,
     regs: dict[str, int] | None = None,
     run: bool = True,
+    handler: str = HANDLER,
     **kw,
 ) -> tuple[Machine, RunResult | None]:
-    """Run ``body`` with paging on; ``maps`` are extra (va, pa, flags) page mappings."""
+    """Run ``body`` with paging on; ``maps`` are extra (va, pa, flags) page mappings.
+
+    ``handler`` is the trap handler, at label ``trap`` (by default: record and halt).
+    """
     src = f"""
     _start: la t0, trap
             csrw tvec, t0
@@ -75,7 +79,7 @@ def paged(
             csrw status, t0
             {ENTER_USER if user else ""}
             {body}
-    {HANDLER}
+    {handler}
     """
     m = load_asm(src, **kw)
     pt = PageTables(m, ROOT)

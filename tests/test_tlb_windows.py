@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import random
 
-from conftest import PageTables, load_asm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_paging import ROOT, paged
 
 from vmlab import Machine
-from vmlab.isa.arch import PAGE_SIZE, PTE_R, PTE_U, PTE_W, PTE_X, ST_MODE, ST_PG, TLB_SETS
+from vmlab.isa.arch import PAGE_SIZE, PTE_R, PTE_U, PTE_W, PTE_X, TLB_SETS
 
-ROOT = 0x80000  # level-1 table; level-2 tables follow it
 VA = 0x00400000  # the 16 pages the program uses
 PAGES = 16
 BLOCK = 0x40000  # their frames when mapped in order
@@ -44,7 +43,7 @@ fold:   li   s0, 31                     # a1 = a1 * 31 + cause, a2 ^= tval, a3 +
 
 
 def random_program(seed: int, user: bool) -> tuple[str, list[tuple[int, int, int]]]:
-    """A program of random accesses over the 16 pages, and their (va, pa, flags) mappings."""
+    """The body of a program of random accesses over the 16 pages, and their mappings."""
     rnd = random.Random(seed)
     u = PTE_U if user else 0
     maps = []
@@ -76,22 +75,13 @@ def random_program(seed: int, user: bool) -> tuple[str, list[tuple[int, int, int
             ops += [f"li t0, {f}\n lw t1, 0(t0)" for f in far[page]]
         insn = rnd.choice(["lw t1", "lw t1", "sw t2", "sw t2", "lbu t1", "sb t2", "lhu t1"])
         ops.append(f"li t0, {va}\n {insn}, 0(t0)\n add t2, t2, t1\n addi t2, t2, 7")
-    enter_user = "la t0, user\n csrw epc, t0\n eret\nuser:" if user else ""
     body = "\n".join(ops)
     src = f"""
-    _start: la t0, trap
-            csrw tvec, t0
-            li t0, {ROOT}
-            csrw ptbr, t0
-            li t0, {ST_MODE | ST_PG}
-            csrw status, t0
-            {enter_user}
             li s2, {rnd.randrange(2, 6)}
     round:  {body}
             addi s2, s2, -1
             bnez s2, round
             syscall
-    {HANDLER}
     """
     return src, maps
 
@@ -99,16 +89,7 @@ def random_program(seed: int, user: bool) -> tuple[str, list[tuple[int, int, int
 def machine(seed: int, user: bool) -> Machine:
     """The program loaded, its page tables written, its frames filled with random bytes."""
     src, maps = random_program(seed, user)
-    m = load_asm(src, poisoned=False)
-    pt = PageTables(m, ROOT)
-    assert m.image is not None
-    for seg in m.image.segments:
-        first = seg.addr & ~0xFFF
-        pages = (seg.end - first + PAGE_SIZE - 1) // PAGE_SIZE
-        pt.map(first, first, PTE_R | PTE_X | (PTE_U if user else 0), pages)
-    pt.map(ROOT, ROOT, PTE_R | PTE_W, 8)
-    for va, pa, flags in maps:
-        pt.map(va, pa, flags)
+    m, _ = paged(src, maps=maps, user=user, run=False, handler=HANDLER, poisoned=False)
     m.write(BLOCK, random.Random(~seed).randbytes(2 * PAGES * PAGE_SIZE))
     return m
 
