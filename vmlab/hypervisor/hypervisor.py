@@ -914,15 +914,11 @@ class Hypervisor:
         if acct.last_sample == now and len(acct.series):
             return  # a point at this clock already (the end of the previous run)
         s = vm.stats
-        key = (self.memory.generation, vm.p2m)
-        if (
-            acct.memory_key is None
-            or acct.memory_key[0] != key[0]
-            or acct.memory_key[1] is not vm.p2m
-        ):
+        if acct.memory_generation != self.memory.generation or acct.memory_p2m is not vm.p2m:
             shared = self.memory.refs[vm.p2m >> P2M_SHIFT]  # vm.memory_used, in fewer steps
             acct.memory_used = round(float((1.0 / shared).sum()) * PAGE_SIZE) if len(shared) else 0
-            acct.memory_key = key
+            acct.memory_generation = self.memory.generation
+            acct.memory_p2m = vm.p2m
         acct.series.append(
             (
                 now,

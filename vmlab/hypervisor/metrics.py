@@ -258,10 +258,11 @@ class VMAccount:
     # import's inherited counters): host cycles it used, and host cycles it was powered on
     consumed_on_host: int = 0
     elapsed_on_host: int = 0
-    # its memory use at its last point, and what it depended on: the host's frame generation
-    # and the p2m array (both unchanged: the same frames, shared the same way)
+    # its memory use at its last point, and what that depends on: while the host's frame
+    # generation and the VM's p2m array are these, it maps the same frames, shared the same way
     memory_used: int = 0
-    memory_key: tuple[int, object] | None = None
+    memory_generation: int = -1
+    memory_p2m: np.ndarray | None = None
 
     def power_off(self, now: int) -> None:
         """Close its powered-on span at host cycle ``now`` (if one is open)."""
